@@ -1,0 +1,197 @@
+"""Command line: ``cxrvae train | run | analyze | report``. Only this module prints."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from . import __version__
+from .config import IMAGE_SIZES, NORMALIZE, ConfigError, RunConfig
+from .data import DataError
+
+log = logging.getLogger("cxrvae")
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def _data_options(p: argparse.ArgumentParser) -> None:
+    d = RunConfig()
+    g = p.add_argument_group("data")
+    g.add_argument("--image-size", type=int, choices=IMAGE_SIZES, default=d.data.image_size,
+                   help="side of the square images the models see; other sizes are resized "
+                        "with an antialiased resize (default: %(default)s)")
+    g.add_argument("--normalize", choices=NORMALIZE, default=d.data.normalize,
+                   help="min-max normalisation over the whole set (global) or over each image "
+                        "(default: %(default)s)")
+    g.add_argument("--seed", type=int, default=d.seed,
+                   help="seed of the split, the weights, the batch order and the analysis "
+                        "(default: %(default)s)")
+
+
+def _train_options(p: argparse.ArgumentParser) -> None:
+    d = RunConfig()
+    g = p.add_argument_group("models and training")
+    g.add_argument("--latent-dims", type=int, nargs="+", default=list(d.model.latent_dims),
+                   metavar="K", help="one model per latent size (default: %(default)s)")
+    g.add_argument("--widths", type=int, nargs="+", default=list(d.model.widths), metavar="C",
+                   help="encoder channel widths, one stride-2 layer each; the decoder mirrors "
+                        "them (default: %(default)s)")
+    g.add_argument("--no-batchnorm", action="store_true",
+                   help="no BatchNorm between hidden layers")
+    g.add_argument("--epochs", type=int, default=d.train.epochs,
+                   help="epochs per model (default: %(default)s)")
+    g.add_argument("--batch-size", type=int, default=d.train.batch_size,
+                   help="images per optimiser step (default: %(default)s)")
+    g.add_argument("--lr", type=float, default=d.train.lr,
+                   help="peak learning rate of Adam's one-cycle schedule (default: %(default)s)")
+    g.add_argument("--beta", type=float, default=d.train.beta,
+                   help="weight of the KL term (default: %(default)s, the plain VAE)")
+    g.add_argument("--max-steps", type=int, default=None, metavar="N",
+                   help="at most N optimiser steps per epoch (smoke runs, benchmarks)")
+    g.add_argument("--device", default=d.train.device,
+                   help="auto (CUDA when present, else CPU), cpu, cuda, cuda:1... "
+                        "(default: %(default)s)")
+
+
+def _analysis_options(p: argparse.ArgumentParser) -> None:
+    d = RunConfig().analysis
+    g = p.add_argument_group("latent analysis")
+    g.add_argument("--clusters", type=int, default=None, metavar="K",
+                   help="K-means clusters; default: the K in 2-10 with the best silhouette")
+    g.add_argument("--n-samples", type=int, default=d.n_samples,
+                   help="training images encoded for the latent analysis (default: %(default)s)")
+    g.add_argument("--perplexity", type=float, default=d.perplexity,
+                   help="t-SNE perplexity (default: %(default)s)")
+
+
+def _run_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("run folder")
+    g.add_argument("--out", type=Path, default=None,
+                   help="run folder (default: runs/<name of DATA>)")
+    g.add_argument("--resume", action="store_true",
+                   help="continue the run in --out: finished models are kept, an interrupted "
+                        "one continues from its last completed epoch")
+    g.add_argument("--overwrite", action="store_true",
+                   help="replace the run already in --out")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    p.add_argument("-q", "--quiet", action="store_true", help="print warnings and errors only")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cxrvae",
+        description="Train convolutional VAEs on chest X-rays and explain what their latent "
+                    "spaces learned.",
+        epilog="Run 'cxrvae COMMAND --help' for the options of a command.",
+    )
+    parser.add_argument("--version", action="version", version=f"cxrvae {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    data_help = ("chest X-ray images: an .npz (any common layout: one image array, several "
+                 "arrays with labels, or MedMNIST's train/val/test) or an .npy array")
+    p = sub.add_parser("train", help="load the data and train one VAE per latent size",
+                       description="Load DATA, draw the exploration figures, split 80/20 and "
+                                   "train one convolutional VAE per latent size.")
+    p.add_argument("data", type=Path, metavar="DATA", help=data_help)
+    _run_options(p)
+    _data_options(p)
+    _train_options(p)
+    _common(p)
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """The RunConfig that the parsed options describe."""
+    d = RunConfig()
+    train = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+             "beta": args.beta, "max_steps": args.max_steps, "device": args.device}
+    analysis = {}
+    if hasattr(args, "clusters"):
+        analysis = {"clusters": args.clusters, "n_samples": args.n_samples,
+                    "perplexity": args.perplexity}
+    return d.replace(
+        seed=args.seed,
+        data={"image_size": args.image_size, "normalize": args.normalize},
+        model={"latent_dims": tuple(args.latent_dims), "widths": tuple(args.widths),
+               "batchnorm": not args.no_batchnorm},
+        train=train,
+        analysis=analysis,
+    )
+
+
+def _progress_factory():
+    """Per-model progress: a tqdm bar on a terminal, one log line per epoch otherwise."""
+    tty = sys.stderr.isatty()
+
+    def start(latent_dim: int, done: int, total: int):
+        if tty:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, initial=done, desc=f"latent {latent_dim:>3}", unit="epoch",
+                       dynamic_ncols=True)
+
+            def report(row):
+                bar.update(1)
+                bar.set_postfix(train=f"{row['train_loss']:.1f}", test=f"{row['test_loss']:.1f}",
+                                bce=f"{row['test_bce']:.1f}", kl=f"{row['test_kl']:.1f}")
+                if row["epoch"] == total:
+                    bar.close()
+        else:
+            def report(row):
+                log.info("latent %d epoch %d/%d: train %.2f test %.2f (bce %.2f, kl %.2f) "
+                         "%.1fs", latent_dim, row["epoch"], total, row["train_loss"],
+                         row["test_loss"], row["test_bce"], row["test_kl"], row["seconds"])
+        return report
+
+    return start
+
+
+def _cmd_train(args) -> int:
+    from .study import train_study
+
+    cfg = config_from_args(args)
+    out = args.out or Path("runs") / args.data.stem
+    metrics = train_study(args.data, cfg, out, resume=args.resume, overwrite=args.overwrite,
+                          progress=_progress_factory())
+    for k, m in metrics["models"].items():
+        log.info("latent %s: test loss %.2f = BCE %.2f + KL %.2f nats/image (%d epochs, %.0f s)",
+                 k, m["test_loss"], m["test_bce"], m["test_kl"], m["epochs"], m["train_seconds"])
+    log.info("wrote %s", out)
+    return 0
+
+
+COMMANDS = {"train": _cmd_train}
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``cxrvae`` command; returns the exit status."""
+    from .study import RunFolderError
+    from .train import TrainingError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+                        format="%(message)s", stream=sys.stderr, force=True)
+    try:
+        return COMMANDS[args.command](args)
+    except (DataError, ConfigError, RunFolderError) as e:
+        if args.debug:
+            raise
+        print(f"cxrvae: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except TrainingError as e:
+        if args.debug:
+            raise
+        print(f"cxrvae: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        out = getattr(args, "out", None) or "the run folder"
+        print(f"\ncxrvae: interrupted; the last completed epoch is saved. Continue with the same "
+              f"command plus --resume (run folder: {out})", file=sys.stderr)
+        return EXIT_INTERRUPTED

@@ -1,0 +1,274 @@
+"""Training: one epoch, evaluation, the fit loop, and checkpoints that resume exactly.
+
+The whole image set lives on the device as one integer tensor; batches are drawn by index and
+normalised on the fly, so no float copy of the set exists and there is no per-item loader work.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .config import ModelConfig, TrainConfig
+from .data import XrayData
+from .model import ConvVAE, vae_loss
+from .seeding import make_generator
+
+log = logging.getLogger(__name__)
+
+HISTORY_COLUMNS = ("epoch", "train_loss", "train_bce", "train_kl", "test_loss", "test_bce",
+                   "test_kl", "seconds")
+EVAL_BATCH = 512
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (for example a non-finite loss)."""
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``"auto"`` is CUDA when present, else CPU; anything else is passed to ``torch.device``."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _autocast(device: torch.device):
+    # bf16 autocast on CUDA. On CPU it pays only with AVX512-BF16/AMX; on the AVX2 machines
+    # measured here it was 10-20x slower (benchmarks/README.md), so CPUs stay in fp32.
+    enabled = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+@dataclass
+class DeviceData:
+    """The image set on a device: integer pixels plus per-image normalisation."""
+
+    images: torch.Tensor  # (N, 1, H, W), storage dtype
+    offset: torch.Tensor  # (N,) float32
+    scale: torch.Tensor  # (N,) float32
+
+    @classmethod
+    def from_data(cls, data: XrayData, device) -> DeviceData:
+        images = data.images
+        if images.dtype == np.uint16:  # torch has limited uint16 support; int32 holds it exactly
+            images = images.astype(np.int32)
+        return cls(torch.from_numpy(images).unsqueeze(1).to(device),
+                   torch.as_tensor(data.offset, dtype=torch.float32, device=device),
+                   torch.as_tensor(data.scale, dtype=torch.float32, device=device))
+
+    def batch(self, idx: torch.Tensor) -> torch.Tensor:
+        """Float images (B, 1, H, W) in [0, 1], channels-last, for indices idx (B,)."""
+        x = self.images[idx].float()
+        x = (x - self.offset[idx, None, None, None]) * self.scale[idx, None, None, None]
+        return x.contiguous(memory_format=torch.channels_last)
+
+
+def build_model(model_cfg: ModelConfig, image_size: int, latent_dim: int) -> ConvVAE:
+    """A fresh ConvVAE in channels-last layout (faster convolutions on CPU and GPU)."""
+    model = ConvVAE(image_size, latent_dim, model_cfg.widths, model_cfg.batchnorm)
+    return model.to(memory_format=torch.channels_last)
+
+
+def train_epoch(model, optimizer, scheduler, dd: DeviceData, train_idx: torch.Tensor,
+                cfg: TrainConfig, generator: torch.Generator) -> dict[str, float]:
+    """One pass over a seeded permutation of ``train_idx``; returns mean loss, bce and kl."""
+    model.train()
+    device = dd.images.device
+    perm = train_idx[torch.randperm(len(train_idx), generator=generator).to(device)]
+    # Drop a last batch smaller than 2: BatchNorm cannot normalise a single image.
+    n_steps = len(perm) // cfg.batch_size + (len(perm) % cfg.batch_size >= 2)
+    if cfg.max_steps is not None:
+        n_steps = min(n_steps, cfg.max_steps)
+    sums = torch.zeros(3, dtype=torch.float64, device=device)
+    seen = 0
+    for step in range(n_steps):
+        idx = perm[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+        x = dd.batch(idx)
+        with _autocast(device):
+            x_hat, mu, logvar = model(x)
+        terms = vae_loss(x_hat, x, mu, logvar, cfg.beta)
+        optimizer.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        optimizer.step()
+        scheduler.step()
+        sums += torch.stack([terms["loss"], terms["recon"], terms["kl"]]).detach() * len(idx)
+        seen += len(idx)
+    loss, bce, kl = (sums / seen).tolist()
+    if not all(math.isfinite(v) for v in (loss, bce, kl)):
+        raise TrainingError(f"non-finite training loss (loss={loss}, bce={bce}, kl={kl})")
+    return {"loss": loss, "bce": bce, "kl": kl}
+
+
+@torch.inference_mode()
+def evaluate(model, dd: DeviceData, idx: torch.Tensor, beta: float = 1.0) -> dict[str, float]:
+    """Mean loss, BCE and KL per image over ``idx``, decoding the posterior mean (eval mode)."""
+    model.eval()
+    sums = torch.zeros(3, dtype=torch.float64, device=dd.images.device)
+    for start in range(0, len(idx), EVAL_BATCH):
+        b = idx[start:start + EVAL_BATCH]
+        x = dd.batch(b)
+        with _autocast(x.device):
+            x_hat, mu, logvar = model(x)
+        terms = vae_loss(x_hat, x, mu, logvar, beta)
+        sums += torch.stack([terms["loss"], terms["recon"], terms["kl"]]) * len(b)
+    loss, bce, kl = (sums / len(idx)).tolist()
+    return {"loss": loss, "bce": bce, "kl": kl}
+
+
+def fit(model: ConvVAE, data: XrayData, train_idx, test_idx, cfg: TrainConfig, seed: int,
+        device=None, callback=None, checkpoint_path=None, config_dict=None) -> list[dict]:
+    """Train ``model`` for ``cfg.epochs`` epochs with Adam and a one-cycle schedule.
+
+    Parameters
+    ----------
+    model : ConvVAE
+        Built with weights initialised from the caller's seed.
+    data : XrayData
+    train_idx, test_idx : array of int
+        Indices into ``data``.
+    cfg : TrainConfig
+    seed : int
+        Seeds the batch order and the reparameterisation noise.
+    device : torch.device, optional
+        Defaults to ``resolve_device(cfg.device)``.
+    callback : callable(row: dict), optional
+        Called after every epoch with that epoch's history row.
+    checkpoint_path : path, optional
+        Where to write a resumable checkpoint after every epoch; when the file exists, training
+        resumes from it (same model, optimiser, schedule and random states).
+    config_dict : dict, optional
+        Stored in the checkpoint so it can be rebuilt without other files.
+
+    Returns
+    -------
+    list of dict
+        One row per epoch with the keys ``HISTORY_COLUMNS``.
+    """
+    device = device or resolve_device(cfg.device)
+    model.to(device)
+    dd = DeviceData.from_data(data, device)
+    train_t = torch.as_tensor(np.asarray(train_idx), device=device)
+    test_t = torch.as_tensor(np.asarray(test_idx), device=device)
+    steps = len(train_t) // cfg.batch_size + (len(train_t) % cfg.batch_size >= 2)
+    if cfg.max_steps is not None:
+        steps = min(steps, cfg.max_steps)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr,
+                                                    total_steps=cfg.epochs * steps)
+    generator = make_generator(seed)  # batch order, on CPU so it is the same on every device
+    torch.manual_seed(seed)  # reparameterisation noise
+    history: list[dict] = []
+    if checkpoint_path is not None and Path(checkpoint_path).exists():
+        history = _restore(checkpoint_path, model, optimizer, scheduler, generator)
+        log.info("resumed from %s after epoch %d", checkpoint_path, len(history))
+    for epoch in range(len(history) + 1, cfg.epochs + 1):
+        start = time.perf_counter()
+        tr = train_epoch(model, optimizer, scheduler, dd, train_t, cfg, generator)
+        te = evaluate(model, dd, test_t, cfg.beta)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        row = {"epoch": epoch, "train_loss": tr["loss"], "train_bce": tr["bce"],
+               "train_kl": tr["kl"], "test_loss": te["loss"], "test_bce": te["bce"],
+               "test_kl": te["kl"], "seconds": time.perf_counter() - start}
+        history.append(row)
+        if checkpoint_path is not None:
+            save_checkpoint(checkpoint_path, model, optimizer, scheduler, generator, history,
+                            config_dict or {})
+        if callback is not None:
+            callback(row)
+    return history
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _atomic(path: Path, write) -> None:
+    """Write through a temporary file in the same folder, then rename over ``path``."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def save_checkpoint(path, model, optimizer, scheduler, generator, history, config_dict) -> None:
+    """Everything needed to continue training, loadable with ``weights_only=True``."""
+    state = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "generator": generator.get_state(),
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "history": history,
+        "config": json.dumps(config_dict),
+        "model_args": _model_args(model),
+        "versions": {"torch": torch.__version__},
+    }
+    _atomic(path, lambda p: torch.save(state, p))
+
+
+def _restore(path, model, optimizer, scheduler, generator) -> list[dict]:
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    generator.set_state(state["generator"])
+    torch.set_rng_state(state["torch_rng"])
+    if state["cuda_rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    return list(state["history"])
+
+
+def _model_args(model: ConvVAE) -> dict:
+    return {"image_size": model.image_size, "latent_dim": model.latent_dim,
+            "widths": list(model.widths),
+            "batchnorm": any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())}
+
+
+def save_model(path, model: ConvVAE) -> None:
+    """Weights as safetensors, with the constructor arguments in the file's metadata."""
+    from safetensors.torch import save_file
+
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    meta = {"cxrvae_model": json.dumps(_model_args(model))}
+    _atomic(path, lambda p: save_file(tensors, str(p), metadata=meta))
+
+
+def load_model(path, device="cpu") -> ConvVAE:
+    """Rebuild a ConvVAE from a file written by :func:`save_model`, in eval mode."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(str(path), framework="pt") as f:
+        args = json.loads(f.metadata()["cxrvae_model"])
+    model = ConvVAE(args["image_size"], args["latent_dim"], args["widths"], args["batchnorm"])
+    model.load_state_dict(load_file(str(path)))
+    return model.to(device=device, memory_format=torch.channels_last).eval()
+
+
+def write_history(path, history: list[dict]) -> None:
+    """``history.csv`` with the columns ``HISTORY_COLUMNS``."""
+    lines = [",".join(HISTORY_COLUMNS)]
+    for row in history:
+        lines.append(",".join(str(row[c]) if c == "epoch" else f"{row[c]:.6f}"
+                              for c in HISTORY_COLUMNS))
+    _atomic(path, lambda p: p.write_text("\n".join(lines) + "\n"))
+
+
+def read_history(path) -> list[dict]:
+    """Rows of a ``history.csv`` as dicts of numbers."""
+    header, *rows = Path(path).read_text().strip().splitlines()
+    cols = header.split(",")
+    return [{c: (int(v) if c == "epoch" else float(v)) for c, v in zip(cols, r.split(","))}
+            for r in rows]
