@@ -56,15 +56,40 @@ def _train_options(p: argparse.ArgumentParser) -> None:
                         "(default: %(default)s)")
 
 
-def _analysis_options(p: argparse.ArgumentParser) -> None:
+def _clusters(value: str):
+    """'auto' stays 'auto' (the silhouette chooses K); anything else must be a number."""
+    if value == "auto":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a number, got {value!r}") from None
+
+
+def _analysis_options(p: argparse.ArgumentParser, keep_saved: bool = False) -> None:
+    """Analysis flags; with ``keep_saved`` their defaults are the run's saved values."""
     d = RunConfig().analysis
     g = p.add_argument_group("latent analysis")
-    g.add_argument("--clusters", type=int, default=None, metavar="K",
-                   help="K-means clusters; default: the K in 2-10 with the best silhouette")
-    g.add_argument("--n-samples", type=int, default=d.n_samples,
-                   help="training images encoded for the latent analysis (default: %(default)s)")
-    g.add_argument("--perplexity", type=float, default=d.perplexity,
-                   help="t-SNE perplexity (default: %(default)s)")
+    saved = " (default: as saved in the run)" if keep_saved else ""
+    g.add_argument("--clusters", type=_clusters, default=None if keep_saved else "auto",
+                   metavar="K", help="K-means clusters, or 'auto': the K in 2-10 with the best "
+                   "silhouette" + (saved or " (default: auto)"))
+    g.add_argument("--n-samples", type=int, default=None if keep_saved else d.n_samples,
+                   help="training images encoded for the latent analysis"
+                   + (saved or f" (default: {d.n_samples})"))
+    g.add_argument("--perplexity", type=float, default=None if keep_saved else d.perplexity,
+                   help="t-SNE perplexity" + (saved or f" (default: {d.perplexity:g})"))
+
+
+def _analysis_overrides(args) -> dict:
+    out = {}
+    if args.clusters is not None:
+        out["clusters"] = None if args.clusters == "auto" else args.clusters
+    if args.n_samples is not None:
+        out["n_samples"] = args.n_samples
+    if args.perplexity is not None:
+        out["perplexity"] = args.perplexity
+    return out
 
 
 def _run_options(p: argparse.ArgumentParser) -> None:
@@ -103,6 +128,30 @@ def build_parser() -> argparse.ArgumentParser:
     _data_options(p)
     _train_options(p)
     _common(p)
+
+    p = sub.add_parser("run", help="the whole study: train, analyse every model, write the report",
+                       description="Everything 'train' does, then for every model the latent "
+                                   "analysis (reconstructions, K-means, PCA, t-SNE, "
+                                   "interpolations) and DIR/report.html.")
+    p.add_argument("data", type=Path, metavar="DATA", help=data_help)
+    _run_options(p)
+    _data_options(p)
+    _train_options(p)
+    _analysis_options(p)
+    _common(p)
+
+    p = sub.add_parser("analyze", help="re-run the latent analysis of a trained run, and its "
+                                       "report", description="Analyse the trained models in "
+                                       "DIR again (no training) and rebuild DIR/report.html.")
+    p.add_argument("dir", type=Path, metavar="DIR", help="run folder written by train or run")
+    _analysis_options(p, keep_saved=True)
+    _common(p)
+
+    p = sub.add_parser("report", help="rebuild the report of a run from its files",
+                       description="Rebuild DIR/report.html from the JSON files and figures "
+                                   "in DIR.")
+    p.add_argument("dir", type=Path, metavar="DIR", help="run folder")
+    _common(p)
     return parser
 
 
@@ -111,10 +160,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     d = RunConfig()
     train = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
              "beta": args.beta, "max_steps": args.max_steps, "device": args.device}
-    analysis = {}
-    if hasattr(args, "clusters"):
-        analysis = {"clusters": args.clusters, "n_samples": args.n_samples,
-                    "perplexity": args.perplexity}
+    analysis = _analysis_overrides(args) if hasattr(args, "clusters") else {}
     return d.replace(
         seed=args.seed,
         data={"image_size": args.image_size, "normalize": args.normalize},
@@ -166,7 +212,36 @@ def _cmd_train(args) -> int:
     return 0
 
 
-COMMANDS = {"train": _cmd_train}
+def _cmd_run(args) -> int:
+    from .study import analyze_study
+
+    _cmd_train(args)
+    out = args.out or Path("runs") / args.data.stem
+    analyze_study(out)
+    log.info("report: %s", out / "report.html")
+    return 0
+
+
+def _cmd_analyze(args) -> int:
+    from .study import analyze_study
+
+    analyze_study(args.dir, _analysis_overrides(args))
+    log.info("report: %s", args.dir / "report.html")
+    return 0
+
+
+def _cmd_report(args) -> int:
+    from .report import build_report
+    from .study import RunFolderError
+
+    if not (args.dir / "metrics.json").exists() or not (args.dir / "config.json").exists():
+        raise RunFolderError(f"{args.dir}: no run here (config.json and metrics.json missing)")
+    log.info("report: %s", build_report(args.dir))
+    return 0
+
+
+COMMANDS = {"train": _cmd_train, "run": _cmd_run, "analyze": _cmd_analyze,
+            "report": _cmd_report}
 
 
 def main(argv=None) -> int:

@@ -23,6 +23,7 @@ LABEL_KEYS = ("labels", "label", "y", "targets", "target", "classes")
 ID_KEYS = ("ids", "id", "filenames", "filename", "files", "names", "paths")
 SPLIT_KEYS = ("source_split", "split", "splits")
 MIN_IMAGE_SIZE = 16
+MAX_CLASSES = 50  # a per-image array with more distinct values is not taken as class labels
 # ITU-R BT.601 luma weights, the ones PIL uses for RGB -> L.
 LUMA = np.array([0.299, 0.587, 0.114])
 # Patient identifiers inside file names, tried in order (first match wins):
@@ -91,8 +92,9 @@ class XrayData:
     def normalized(self, idx) -> np.ndarray:
         """Float32 images (B, H, W) in [0, 1] for the indices ``idx``."""
         idx = np.asarray(idx)
-        x = self.images[idx].astype(np.float32)
-        return (x - self.offset[idx, None, None]) * self.scale[idx, None, None]
+        off = self.offset[idx, None, None].astype(np.float32)
+        scale = self.scale[idx, None, None].astype(np.float32)
+        return (self.images[idx].astype(np.float32) - off) * scale
 
     def summary(self) -> dict:
         """JSON-ready description of the set (no identifiers)."""
@@ -280,9 +282,9 @@ def _labels_from(path: Path, per_image: dict, label_names, notes: list[str]):
     """Choose the class labels among the per-image arrays; return (labels, names, ids, extras)."""
     ids = next((per_image.pop(k).astype(str) for k in ID_KEYS if k in per_image), None)
     key = next((k for k in LABEL_KEYS if k in per_image), None)
-    if key is None:  # otherwise the first integer array with few distinct values
-        key = next((k for k, a in per_image.items() if a.dtype.kind in "biu"
-                    and len(np.unique(a)) <= 50), None)
+    if key is None:  # otherwise the first integer or text array with few distinct values
+        key = next((k for k, a in per_image.items() if a.dtype.kind in "biuUS"
+                    and len(np.unique(a)) <= MAX_CLASSES), None)
     if key is None:
         return None, None, ids, per_image
     raw = per_image.pop(key)

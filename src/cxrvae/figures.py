@@ -178,3 +178,146 @@ def plot_history_comparison(histories: dict) -> Figure:
     fig.suptitle("Test curves of all models")
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------- latent analysis
+
+
+def plot_reconstructions(originals, reconstructions: dict, title: str = "") -> Figure:
+    """Originals (n, H, W) in the top row, each model's reconstructions (n, H, W) below.
+
+    ``reconstructions`` maps a row name (e.g. ``"latent 16"``) to its images.
+    """
+    rows = [("original", originals), *reconstructions.items()]
+    n = len(originals)
+    fig, axes = plt.subplots(len(rows), n, figsize=(1.3 * n, 1.35 * len(rows) + 0.5),
+                             squeeze=False)
+    for r, (name, imgs) in enumerate(rows):
+        for i in range(n):
+            _show(axes[r, i], imgs[i])
+        axes[r, 0].set_ylabel(name, fontsize=9)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_silhouette(scores: dict, chosen: int, title: str = "") -> Figure:
+    """Silhouette score per K (``scores`` maps K -> score), the chosen K marked."""
+    fig, ax = plt.subplots(figsize=(5, 3.4))
+    ks = sorted(scores)
+    ax.plot(ks, [scores[k] for k in ks], "o-", color="#1f77b4")
+    ax.plot([chosen], [scores[chosen]], "o", ms=12, mfc="none", mec="#d62728", mew=2,
+            label=f"chosen K = {chosen}")
+    ax.set_xlabel("number of clusters K")
+    ax.set_ylabel("silhouette score")
+    ax.set_xticks(ks)
+    ax.set_title(title or "K-means silhouette by K")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_cluster_gallery(galleries: list, sizes, title: str = "") -> Figure:
+    """One row per cluster: ``galleries[c]`` is (m, H, W), ``sizes[c]`` the cluster's size."""
+    ncols = max(len(g) for g in galleries)
+    nrows = len(galleries)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.25 * ncols + 1.2, 1.3 * nrows + 0.6),
+                             squeeze=False)
+    for c, imgs in enumerate(galleries):
+        for i in range(ncols):
+            if i < len(imgs):
+                _show(axes[c, i], imgs[i])
+                for spine in axes[c, i].spines.values():
+                    spine.set_edgecolor(color(c))
+                    spine.set_linewidth(2.5)
+            else:
+                axes[c, i].axis("off")
+        axes[c, 0].set_ylabel(f"cluster {c}\n(n={sizes[c]})", fontsize=9, color=color(c))
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_latent_scatter(coords, categories, names, title: str, xlabel: str, ylabel: str,
+                        ax=None) -> Figure:
+    """2-D map (n, 2) coloured by integer categories (n,) named by ``names``."""
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5.6, 4.8))
+    else:
+        fig = ax.figure
+    for k, name in enumerate(names):
+        m = categories == k
+        ax.scatter(coords[m, 0], coords[m, 1], s=7, alpha=0.75, color=color(k),
+                   label=f"{name} (n={m.sum()})", linewidths=0)
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=7, markerscale=2, loc="best", framealpha=0.8)
+    return fig
+
+
+def plot_interpolation(t, images, originals, reconstructions, title: str,
+                       end_labels=("lowest", "highest"), features: dict | None = None) -> Figure:
+    """An interpolation path and its two endpoint images.
+
+    Parameters
+    ----------
+    t : (T,) interpolation positions in [0, 1]
+    images : (T, H, W) decoded images along the path
+    originals, reconstructions : (2, H, W) the endpoint images and their reconstructions
+    features : dict name -> (T,), optional; their change from t = 0 is drawn in a bottom panel
+    """
+    n = len(t)
+    rows = 3 if features else 2
+    fig = plt.figure(figsize=(1.35 * n, 1.5 * 2 + (2.3 if features else 0) + 0.7))
+    grid = fig.add_gridspec(rows, n, height_ratios=[1, 1, 1.6][:rows])
+    slots = {0: (originals[0], f"original\n({end_labels[0]})"),
+             1: (reconstructions[0], "its\nreconstruction"),
+             n - 2: (reconstructions[1], "its\nreconstruction"),
+             n - 1: (originals[1], f"original\n({end_labels[1]})")}
+    for i in range(n):
+        ax = fig.add_subplot(grid[0, i])
+        if i in slots:
+            _show(ax, slots[i][0], slots[i][1])
+        else:
+            ax.axis("off")
+        ax = fig.add_subplot(grid[1, i])
+        _show(ax, images[i], f"t = {t[i]:.3f}")
+    if features:
+        ax = fig.add_subplot(grid[2, :])
+        for k, (name, values) in enumerate(features.items()):
+            v = np.asarray(values, dtype=float)
+            # Change from t = 0 as a percentage of the feature's mean level, so the size of
+            # each change is visible and features of different units share one axis.
+            rel = 100 * (v - v[0]) / (np.mean(np.abs(v)) + 1e-12)
+            ax.plot(t, rel, "o-", ms=3, color=color(k), label=name)
+        ax.axhline(0, color="#999", lw=0.8)
+        ax.set_xlabel("t (position along the path)")
+        ax.set_ylabel("change from t = 0\n(% of mean level)")
+        ax.set_xticks(t)
+        ax.set_xticklabels([f"{v:.3f}" for v in t], fontsize=7)
+        ax.legend(fontsize=7, ncol=len(features), loc="upper center",
+                  bbox_to_anchor=(0.5, -0.28))
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_maps(pca_coords, tsne_coords, categories, names, title: str,
+              pca_variance=None) -> Figure:
+    """PCA (left) and t-SNE (right) maps (n, 2) side by side, coloured by the same categories.
+
+    ``pca_variance`` (>= 2,) puts each component's explained-variance ratio in its axis label.
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(11.5, 4.9))
+    if pca_variance is not None:
+        xl, yl = (f"PC{i + 1} ({100 * pca_variance[i]:.1f}% of variance)" for i in range(2))
+    else:
+        xl, yl = "PC1", "PC2"
+    plot_latent_scatter(pca_coords, categories, names, "PCA of the latent means", xl, yl,
+                        ax=axes[0])
+    plot_latent_scatter(tsne_coords, categories, names, "t-SNE of the latent means",
+                        "t-SNE 1", "t-SNE 2", ax=axes[1])
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

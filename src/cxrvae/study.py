@@ -21,11 +21,16 @@ from .config import RunConfig
 from .data import XrayData, image_stats, load_npz, split_indices
 from .figures import (
     plot_brightness_contrast,
+    plot_cluster_gallery,
     plot_history,
     plot_history_comparison,
     plot_image_grid,
     plot_intensity_histogram,
+    plot_interpolation,
+    plot_maps,
     plot_mean_std,
+    plot_reconstructions,
+    plot_silhouette,
     plot_typical_atypical,
     save_figure,
 )
@@ -69,7 +74,7 @@ def versions() -> dict:
     import sklearn
     import torch
 
-    out = {"cxrvae": __version__, "python": platform.python_version(), "torch": torch.__version__,
+    out = {"cxrvae": __version__, "python": platform.python_version(), "torch": str(torch.__version__),
            "numpy": np.__version__, "scikit-learn": sklearn.__version__,
            "matplotlib": matplotlib.__version__}
     try:
@@ -266,4 +271,171 @@ def train_study(data_path, cfg: RunConfig, out, resume: bool = False, overwrite:
     metrics = {"data": {**summary, "exploration": explore}, "models": models,
                "timings": timings}
     write_json(out / "metrics.json", metrics)
+    return metrics
+
+
+# --------------------------------------------------------------------------- analysis step
+
+GALLERY_SIZE = 8
+
+
+def _axis_label(axis: str, evr) -> str:
+    if axis.startswith("pca"):
+        i = int(axis[-1]) - 1
+        return f"PCA {i + 1} ({100 * evr[i]:.1f}% of variance)"
+    if axis.startswith("tsne"):
+        return f"t-SNE {axis[-1]}"
+    return f"latent dimension {axis[1:]} (largest mean KL)"
+
+
+def analyze_model(model, data: XrayData, sample_idx, recon_idx, cfg: RunConfig, out: Path,
+                  latent_dim: int) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Reconstructions, clusters, maps and interpolations of one model; figures and metrics.
+
+    Returns the model's analysis metrics, its cluster labels of the sample (for comparing
+    models) and its reconstructions (n, H, W) of the images ``recon_idx``.
+    """
+    from . import latent as lt
+
+    a, seed = cfg.analysis, cfg.seed
+    folder = out / "figures" / f"latent_{latent_dim}"
+    name = f"Latent {latent_dim}"
+    recon = lt.reconstruct(model, data, recon_idx)
+    save_figure(plot_reconstructions(data.normalized(recon_idx), {f"latent {latent_dim}": recon},
+                                     f"{name}: test images (top) and reconstructions (bottom)"),
+                folder / "reconstructions.png")
+
+    mu, logvar = lt.encode(model, data, sample_idx)
+    # Clusters: the K with the best silhouette unless K is given.
+    curve = {}
+    if a.clusters is None:
+        curve = lt.silhouette_curve(mu, a.k_range, derive_seed(seed, "kmeans"), a.n_init)
+        k = max(curve, key=curve.get)
+        save_figure(plot_silhouette(curve, k, f"{name}: silhouette of K-means by K"),
+                    folder / "silhouette.png")
+    else:
+        k = min(a.clusters, len(mu) - 1)
+    clusters = lt.kmeans(mu, k, derive_seed(seed, "kmeans"), a.n_init)
+    sizes = np.bincount(clusters, minlength=k)
+    rng = np.random.default_rng(derive_seed(seed, f"gallery-{latent_dim}"))
+    galleries = []
+    for c in range(k):
+        members = np.flatnonzero(clusters == c)
+        pick = np.sort(rng.choice(members, size=min(GALLERY_SIZE, len(members)), replace=False))
+        galleries.append(data.normalized(np.asarray(sample_idx)[pick]))
+    save_figure(plot_cluster_gallery(galleries, sizes,
+                                     f"{name}: random members of each K-means cluster"),
+                folder / "clusters.png")
+
+    pca_xy, evr = lt.pca(mu, derive_seed(seed, "pca"))
+    tsne_xy = lt.tsne(mu, a.perplexity, derive_seed(seed, "tsne"))
+    save_figure(plot_maps(pca_xy, tsne_xy, clusters, [f"cluster {c}" for c in range(k)],
+                          f"{name}: {len(mu)} training images coloured by K-means cluster", evr),
+                folder / "maps_clusters.png")
+    label_stats = {}
+    if data.labels is not None:
+        lab = data.labels[sample_idx]
+        save_figure(plot_maps(pca_xy, tsne_xy, lab, data.label_names,
+                              f"{name}: the same maps coloured by label", evr),
+                    folder / "maps_labels.png")
+        label_stats = {
+            "label_share_per_cluster": [
+                {n: float(np.mean(lab[clusters == c] == j)) for j, n in enumerate(data.label_names)}
+                for c in range(k)],
+        }
+
+    dim, kl_per_dim = lt.most_used_dim(mu, logvar)
+    axes = {"pca1": pca_xy[:, 0], "pca2": pca_xy[:, 1], "tsne1": tsne_xy[:, 0],
+            "tsne2": tsne_xy[:, 1], f"z{dim}": mu[:, dim]}
+    interps = {}
+    for axis, values in axes.items():
+        label = _axis_label(axis, evr)
+        it = lt.interpolate_axis(model, data, sample_idx, values, axis, label, a.n_between)
+        feats = lt.image_features(it.images)
+        save_figure(plot_interpolation(it.t, it.images, it.originals, it.reconstructions,
+                                       f"{name}: interpolation along {label}",
+                                       ("lowest", "highest"),
+                                       {n: feats[n] for n in ("brightness", "contrast",
+                                                              "edge_energy", "lr_asymmetry")}),
+                    folder / f"interpolation_{axis}.png")
+        interps[axis] = {"label": label, "values": list(it.values), "trends": it.trends}
+
+    member_feats = lt.image_features(data.normalized(sample_idx))
+    metrics = {
+        "n_samples": int(len(sample_idx)),
+        "clusters": int(k),
+        "silhouette": {str(kk): v for kk, v in curve.items()},
+        "cluster_sizes": sizes.tolist(),
+        "cluster_features": [
+            {f: float(member_feats[f][clusters == c].mean()) for f in ("brightness", "contrast",
+                                                                      "edge_energy")}
+            for c in range(k)],
+        **label_stats,
+        "pca_explained_variance": evr.tolist(),
+        "kl_per_dim": kl_per_dim.tolist(),
+        "active_units": int(np.sum(mu.var(0) > 0.01)),
+        "interpolation_dim": dim,
+        "interpolations": interps,
+        "recon_mse": float(np.mean((recon - data.normalized(recon_idx)) ** 2)),
+    }
+    if curve:
+        metrics["silhouette_chosen"] = curve[k]
+    return metrics, clusters, recon
+
+
+def analyze_study(out, analysis_overrides: dict | None = None) -> dict:
+    """Analyse every trained model of the run in ``out``; update metrics.json and the report.
+
+    ``analysis_overrides`` replaces fields of the saved analysis configuration (``clusters``,
+    ``n_samples``, ``perplexity``...).
+    """
+    from sklearn.metrics import adjusted_rand_score
+
+    from . import latent as lt
+    from .report import build_report
+    from .train import load_model, resolve_device
+
+    out = Path(out)
+    if not (out / "config.json").exists() or not (out / "metrics.json").exists():
+        raise RunFolderError(f"{out}: no trained run here (config.json and metrics.json are "
+                             "written by 'cxrvae train')")
+    saved = read_json(out / "config.json")
+    cfg = RunConfig.from_dict(saved["config"])
+    if analysis_overrides:
+        cfg = cfg.replace(analysis=analysis_overrides)
+    data = load_data(saved["data_path"], cfg)
+    with np.load(out / "split.npz") as f:
+        train_idx, test_idx = f["train"], f["test"]
+    seed_everything(cfg.seed)
+    device = resolve_device(cfg.train.device)
+    metrics = read_json(out / "metrics.json")
+    recon_idx = lt.sample_indices(test_idx, cfg.analysis.n_reconstructions,
+                                  derive_seed(cfg.seed, "reconstructions"))
+    sample_idx = lt.sample_indices(train_idx, cfg.analysis.n_samples,
+                                   derive_seed(cfg.seed, "sample"))
+    note = (f"all {len(sample_idx)} training images encoded (fewer than "
+            f"{cfg.analysis.n_samples})" if len(sample_idx) < cfg.analysis.n_samples
+            else f"{len(sample_idx)} of {len(train_idx)} training images encoded")
+    log.info("analysis: %s", note)
+
+    recons, labels, timings = {}, {}, {}
+    for k in cfg.model.latent_dims:
+        t0 = time.perf_counter()
+        model = load_model(out / f"latent_{k}" / "model.safetensors", device)
+        m, labels[k], recons[f"latent {k}"] = analyze_model(model, data, sample_idx, recon_idx,
+                                                            cfg, out, k)
+        metrics["models"][str(k)]["analysis"] = m
+        timings[str(k)] = time.perf_counter() - t0
+        log.info("latent %d: analysed in %.1f s (K = %d)", k, timings[str(k)], m["clusters"])
+    save_figure(plot_reconstructions(data.normalized(recon_idx), recons,
+                                     "The same 10 test images reconstructed by every model"),
+                out / "figures" / "reconstructions_comparison.png")
+    dims = list(cfg.model.latent_dims)
+    ari = {f"{a}-{b}": float(adjusted_rand_score(labels[a], labels[b]))
+           for i, a in enumerate(dims) for b in dims[i + 1:]}
+    metrics["analysis"] = {"sample_note": note, "n_samples": int(len(sample_idx)),
+                           "ari": ari, "config": cfg.to_dict()["analysis"]}
+    metrics.setdefault("timings", {})["analysis"] = timings
+    write_json(out / "metrics.json", metrics)
+    build_report(out)
     return metrics

@@ -213,7 +213,7 @@ def save_checkpoint(path, model, optimizer, scheduler, generator, history, confi
         "history": history,
         "config": json.dumps(config_dict),
         "model_args": _model_args(model),
-        "versions": {"torch": torch.__version__},
+        "versions": {"torch": str(torch.__version__)},
     }
     _atomic(path, lambda p: torch.save(state, p))
 

@@ -1,0 +1,213 @@
+"""Latent-space analysis: encode to posterior means, cluster, map to 2-D, interpolate.
+
+Every embedding uses the posterior mean ``mu`` with the model in eval mode, so results repeat.
+Results are numpy arrays in dataclasses; nothing here plots or writes files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .data import XrayData
+from .model import ConvVAE, kl_divergence
+
+AXES = ("pca1", "pca2", "tsne1", "tsne2")
+ENCODE_BATCH = 512
+
+
+def _device(model: ConvVAE) -> torch.device:
+    return next(model.parameters()).device
+
+
+@torch.inference_mode()
+def encode(model: ConvVAE, data: XrayData, idx) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior ``(mu, logvar)``, each (n, latent_dim) float32, of the images ``idx``.
+
+    Streams over batches of ``ENCODE_BATCH`` images, so any set size fits in memory.
+    """
+    model.eval()
+    idx = np.asarray(idx)
+    mus, logvars = [], []
+    for start in range(0, len(idx), ENCODE_BATCH):
+        x = torch.from_numpy(data.normalized(idx[start:start + ENCODE_BATCH])).unsqueeze(1)
+        x = x.to(_device(model)).contiguous(memory_format=torch.channels_last)
+        mu, logvar = model.encode(x)
+        mus.append(mu.float().cpu().numpy())
+        logvars.append(logvar.float().cpu().numpy())
+    return np.concatenate(mus), np.concatenate(logvars)
+
+
+@torch.inference_mode()
+def decode(model: ConvVAE, z: np.ndarray) -> np.ndarray:
+    """Images (n, H, W) float32 in [0, 1]: the sigmoid of the decoder's logits for codes z (n, D)."""
+    model.eval()
+    out = []
+    for start in range(0, len(z), ENCODE_BATCH):
+        zt = torch.as_tensor(z[start:start + ENCODE_BATCH], dtype=torch.float32,
+                             device=_device(model))
+        out.append(torch.sigmoid(model.decode(zt).float())[:, 0].cpu().numpy())
+    return np.concatenate(out)
+
+
+def reconstruct(model: ConvVAE, data: XrayData, idx) -> np.ndarray:
+    """Reconstructions (n, H, W) of the images ``idx``, decoded from their posterior means."""
+    mu, _ = encode(model, data, idx)
+    return decode(model, mu)
+
+
+def sample_indices(pool, n_samples: int, seed: int) -> np.ndarray:
+    """``n_samples`` indices drawn without replacement from ``pool`` (all of it when smaller)."""
+    pool = np.asarray(pool)
+    if len(pool) <= n_samples:
+        return np.sort(pool)
+    return np.sort(np.random.default_rng(seed).choice(pool, size=n_samples, replace=False))
+
+
+# --------------------------------------------------------------------------- clusters
+
+
+def kmeans(z: np.ndarray, n_clusters: int, seed: int, n_init: int = 10) -> np.ndarray:
+    """K-means labels (n,), renumbered so cluster 0 is the largest (stable colours)."""
+    from sklearn.cluster import KMeans
+
+    raw = KMeans(n_clusters=n_clusters, n_init=n_init, random_state=seed).fit_predict(z)
+    sizes = np.bincount(raw, minlength=n_clusters)
+    order = np.argsort(-sizes, kind="stable")  # old label of the largest, second largest...
+    rank = np.empty(n_clusters, dtype=np.int64)
+    rank[order] = np.arange(n_clusters)
+    return rank[raw]
+
+
+def silhouette_curve(z: np.ndarray, k_range: tuple[int, int], seed: int,
+                     n_init: int = 10) -> dict[int, float]:
+    """Silhouette score of K-means for each K in ``k_range`` (inclusive), K < n."""
+    from sklearn.metrics import silhouette_score
+
+    out = {}
+    for k in range(k_range[0], min(k_range[1], len(z) - 1) + 1):
+        labels = kmeans(z, k, seed, n_init)
+        out[k] = float(silhouette_score(z, labels)) if len(np.unique(labels)) > 1 else -1.0
+    return out
+
+
+# --------------------------------------------------------------------------- maps
+
+
+def pca(z: np.ndarray, seed: int, n_components: int = 2):
+    """PCA coordinates (n, n_components) and explained-variance ratios of all components (D,)."""
+    from sklearn.decomposition import PCA
+
+    full = PCA(random_state=seed).fit(z)
+    coords = full.transform(z)[:, :n_components]
+    return coords, full.explained_variance_ratio_
+
+
+def tsne(z: np.ndarray, perplexity: float, seed: int) -> np.ndarray:
+    """t-SNE coordinates (n, 2); the perplexity is capped below n / 3 for small samples."""
+    from sklearn.manifold import TSNE
+
+    perplexity = float(min(perplexity, max(1.0, (len(z) - 1) / 3)))
+    return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed,
+                max_iter=1000).fit_transform(z)
+
+
+def most_used_dim(mu: np.ndarray, logvar: np.ndarray) -> tuple[int, np.ndarray]:
+    """Latent dimension with the largest mean KL over the sample, and the KL per dimension (D,)."""
+    kl = kl_divergence(torch.from_numpy(mu), torch.from_numpy(logvar)).mean(0).numpy()
+    return int(np.argmax(kl)), kl
+
+
+# --------------------------------------------------------------------------- interpolation
+
+
+def interpolate(z0: np.ndarray, z1: np.ndarray, n_between: int = 7):
+    """Linear path from z0 to z1 (D,) with ``n_between`` points strictly between.
+
+    Returns
+    -------
+    t : ndarray (n_between + 2,)
+        0, 1/(n_between + 1), ..., 1.
+    z : ndarray (n_between + 2, D)
+        ``(1 - t) * z0 + t * z1``; the first and last rows equal z0 and z1 exactly.
+    """
+    t = np.linspace(0.0, 1.0, n_between + 2)
+    z = (1.0 - t)[:, None] * z0[None] + t[:, None] * z1[None]
+    z[0], z[-1] = z0, z1  # exact endpoints, whatever the rounding
+    return t, z.astype(np.float32)
+
+
+def image_features(images: np.ndarray) -> dict[str, np.ndarray]:
+    """Simple measurable features of images (n, H, W) in [0, 1], each an array (n,).
+
+    brightness: mean intensity; contrast: standard deviation; edge_energy: mean squared
+    gradient magnitude (sharpness and structure); lr_asymmetry: mean absolute difference
+    between the image and its mirror (left-right); centre_brightness: mean of the central
+    half (mediastinum and lung fields) minus the mean of the border.
+    """
+    images = np.asarray(images, dtype=np.float64)
+    h, w = images.shape[1:]
+    gy, gx = np.gradient(images, axis=(1, 2))
+    centre = np.zeros((h, w), bool)
+    centre[h // 4: h - h // 4, w // 4: w - w // 4] = True
+    return {
+        "brightness": images.mean((1, 2)),
+        "contrast": images.std((1, 2)),
+        "edge_energy": (gx**2 + gy**2).mean((1, 2)),
+        "lr_asymmetry": np.abs(images - images[:, :, ::-1]).mean((1, 2)),
+        "centre_brightness": images[:, centre].mean(1) - images[:, ~centre].mean(1),
+    }
+
+
+def feature_trends(t: np.ndarray, features: dict[str, np.ndarray]) -> dict[str, dict]:
+    """Least-squares slope of each feature along t, also relative to its spread in the path.
+
+    ``relative_change`` = slope / mean absolute value of the feature (change from t=0 to 1 as a
+    fraction of its level), so features of different units can be ranked.
+    """
+    out = {}
+    for name, values in features.items():
+        slope = float(np.polyfit(t, values, 1)[0])
+        level = float(np.mean(np.abs(values))) + 1e-12
+        out[name] = {"start": float(values[0]), "end": float(values[-1]), "slope": slope,
+                     "relative_change": slope / level}
+    return out
+
+
+@dataclass
+class Interpolation:
+    """One interpolation between the lowest and highest image on an axis.
+
+    ``endpoints`` are indices into the analysed sample; ``images`` (n_between + 2, H, W) are the
+    decoded path; ``originals`` and ``reconstructions`` (2, H, W) belong to the two endpoints.
+    """
+
+    axis: str
+    label: str
+    endpoints: tuple[int, int]
+    values: tuple[float, float]
+    t: np.ndarray
+    z: np.ndarray
+    images: np.ndarray
+    originals: np.ndarray
+    reconstructions: np.ndarray
+    trends: dict = field(default_factory=dict)
+
+
+def interpolate_axis(model: ConvVAE, data: XrayData, sample_idx, axis_values, axis: str,
+                     label: str, n_between: int = 7) -> Interpolation:
+    """Interpolate between the arg-min and arg-max of ``axis_values`` (n,) over the sample.
+
+    Both endpoint images are encoded again (posterior means), the path between them is decoded.
+    """
+    lo, hi = int(np.argmin(axis_values)), int(np.argmax(axis_values))
+    ends = np.asarray(sample_idx)[[lo, hi]]
+    mu, _ = encode(model, data, ends)
+    t, z = interpolate(mu[0], mu[1], n_between)
+    images = decode(model, z)
+    trends = feature_trends(t, image_features(images))
+    return Interpolation(axis, label, (lo, hi),
+                         (float(axis_values[lo]), float(axis_values[hi])), t, z, images,
+                         data.normalized(ends), images[[0, -1]], trends)

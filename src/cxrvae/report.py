@@ -1,0 +1,372 @@
+"""The study report: one self-contained HTML file built from a run folder's JSON and figures.
+
+The discussion is assembled from the run's measured numbers; the thresholds that decide what a
+sentence claims are named constants below, not tuned to one data set.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+from jinja2 import Environment
+
+# What counts as a clear difference, used by the discussion's sentences.
+ARI_SAME = 0.7  # adjusted Rand above this: two models group the images in much the same way
+ARI_DIFFERENT = 0.3  # below this: they group them differently
+PCA_FAITHFUL = 0.6  # PC1 + PC2 explain at least this share: the PCA map shows most of the space
+SILHOUETTE_CLEAR = 0.5  # silhouette above this: well-separated clusters
+SILHOUETTE_WEAK = 0.25  # below this: clusters are cuts through a continuum
+LABEL_ENRICHED = 0.15  # a cluster's label share differs from the sample's by this much
+
+FEATURE_WORDS = {
+    "brightness": "overall brightness",
+    "contrast": "contrast",
+    "edge_energy": "edge energy (sharpness of structures)",
+    "lr_asymmetry": "left-right asymmetry",
+    "centre_brightness": "brightness of the centre relative to the border",
+}
+
+
+def _img(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def _fmt(x, digits=1) -> str:
+    return f"{x:,.{digits}f}"
+
+
+# --------------------------------------------------------------------------- discussion
+
+
+def _recon_answer(models: dict) -> str:
+    dims = sorted(models, key=int)
+    parts = [f"latent {d}: test BCE {_fmt(models[d]['test_bce'])} and KL "
+             f"{_fmt(models[d]['test_kl'])} nats/image" for d in dims]
+    lo, hi = dims[0], dims[-1]
+    gain = models[lo]["test_bce"] - models[hi]["test_bce"]
+    extra_kl = models[hi]["test_kl"] - models[lo]["test_kl"]
+    text = "Measured on the test set: " + "; ".join(parts) + ". "
+    if gain > 0:
+        text += (f"Going from {lo} to {hi} latent dimensions lowers the reconstruction error "
+                 f"by {_fmt(gain)} nats/image while the KL term grows by {_fmt(extra_kl)}: "
+                 "a larger code can carry more information about each image, and the KL term "
+                 "is the price, in nats, of that information. ")
+        if extra_kl > 0 and gain < extra_kl:
+            text += ("The gain in reconstruction is smaller than the added KL, so the larger "
+                     "models buy little detail for their extra code length. ")
+    else:
+        text += (f"The model with {hi} dimensions does not reconstruct better than the one with "
+                 f"{lo} (difference {_fmt(gain)} nats/image): the extra dimensions carry no "
+                 "extra information at this training length. ")
+    act = [(d, models[d].get("analysis", {}).get("active_units")) for d in dims]
+    if all(a is not None for _, a in act):
+        text += "Active latent units (variance of the means across images above 0.01): " + \
+            ", ".join(f"{a} of {d}" for d, a in act) + ". "
+        idle = [d for d, a in act if a < int(d)]
+        if idle:
+            text += ("Unused dimensions stay at the prior (their KL is near zero), which is why "
+                     "adding dimensions raises the KL less than proportionally. ")
+    return text
+
+
+def _cluster_answer(models: dict, ari: dict, label_names) -> str:
+    dims = [d for d in sorted(models, key=int) if "analysis" in models[d]]
+    out = []
+    for d in dims:
+        a = models[d]["analysis"]
+        k, sizes = a["clusters"], a["cluster_sizes"]
+        sil = a.get("silhouette_chosen")
+        s = f"Latent {d}: K = {k} (sizes {', '.join(map(str, sizes))})"
+        if sil is not None:
+            quality = ("well separated" if sil >= SILHOUETTE_CLEAR else
+                       "weakly separated, cuts through a continuum" if sil < SILHOUETTE_WEAK
+                       else "moderately separated")
+            s += f", silhouette {sil:.2f} ({quality})"
+        feats = a["cluster_features"]
+        b = [f["brightness"] for f in feats]
+        s += (f"; mean brightness of the clusters' images ranges from {min(b):.3f} to "
+              f"{max(b):.3f}")
+        shares = a.get("label_share_per_cluster")
+        if shares and label_names:
+            name = label_names[-1]
+            vals = [sh[name] for sh in shares]
+            s += f", share of '{name}' per cluster from {min(vals):.0%} to {max(vals):.0%}"
+            if max(vals) - min(vals) >= 2 * LABEL_ENRICHED:
+                s += " (the clusters partly follow the label)"
+            else:
+                s += " (the clusters barely follow the label)"
+        out.append(s + ".")
+    text = " ".join(out)
+    if ari:
+        pairs = ", ".join(f"{p.replace('-', ' vs ')}: {v:.2f}" for p, v in ari.items())
+        mean = sum(ari.values()) / len(ari)
+        verdict = ("the models group the same images together" if mean >= ARI_SAME else
+                   "the models group the images differently" if mean < ARI_DIFFERENT else
+                   "the groupings overlap only in part")
+        text += (f" Agreement between the models' clusterings of the same images (adjusted "
+                 f"Rand index; 1 = identical, 0 = chance): {pairs}; on average {mean:.2f}, so "
+                 f"{verdict}.")
+    return text
+
+
+def _organisation_answer(models: dict) -> str:
+    out = []
+    for d in sorted(models, key=int):
+        a = models[d].get("analysis")
+        if not a:
+            continue
+        kl = sorted(a["kl_per_dim"], reverse=True)
+        top = sum(kl[:2]) / max(sum(kl), 1e-12)
+        out.append(f"latent {d}: {a['active_units']} active units, the two most used "
+                   f"dimensions hold {top:.0%} of the KL, PC1 + PC2 explain "
+                   f"{sum(a['pca_explained_variance'][:2]):.0%} of the variance of the means")
+    return ("How each latent space is used: " + "; ".join(out) + ". A space whose variance "
+            "sits in a few directions is organised along a few dominant factors; one that "
+            "spreads it over many dimensions encodes more independent detail.")
+
+
+def _maps_answer(models: dict) -> str:
+    out = []
+    for d in sorted(models, key=int):
+        a = models[d].get("analysis")
+        if not a:
+            continue
+        ev = sum(a["pca_explained_variance"][:2])
+        how = ("so the PCA map is a faithful picture of the space" if ev >= PCA_FAITHFUL else
+               "so the PCA map flattens most of the space away and t-SNE's neighbourhoods "
+               "show more of its structure")
+        out.append(f"latent {d}: PC1 + PC2 explain {ev:.0%}, {how}")
+    return ("PCA is a linear projection that keeps the directions of largest variance and "
+            "global distances; t-SNE keeps local neighbourhoods and distorts distances between "
+            "groups. " + "; ".join(out) + ". In the maps coloured by cluster, clusters that are "
+            "separate in t-SNE but overlap in PCA differ in directions beyond the first two "
+            "components.")
+
+
+def _strongest(trends: dict) -> tuple[str, dict]:
+    name = max(trends, key=lambda n: abs(trends[n]["relative_change"]))
+    return name, trends[name]
+
+
+def _axes_answer(models: dict) -> tuple[str, str, str]:
+    per_axis, per_model = [], []
+    by_axis: dict[str, list] = {}
+    for d in sorted(models, key=int):
+        a = models[d].get("analysis")
+        if not a:
+            continue
+        lines = []
+        for axis, it in a["interpolations"].items():
+            name, tr = _strongest(it["trends"])
+            by_axis.setdefault(axis if not axis.startswith("z") else "z", []).append(name)
+            lines.append(f"{it['label']}: {FEATURE_WORDS.get(name, name)} changes most "
+                         f"({tr['start']:.3f} at t = 0 to {tr['end']:.3f} at t = 1)")
+        per_axis.append(f"Latent {d}: " + "; ".join(lines) + ".")
+        names = {_strongest(it["trends"])[0] for it in a["interpolations"].values()}
+        per_model.append(f"latent {d}: {len(names)} different leading feature"
+                         f"{'s' if len(names) != 1 else ''} across its 5 axes "
+                         f"({', '.join(sorted(FEATURE_WORDS.get(n, n) for n in names))})")
+    axes_diff = []
+    for axis, names in by_axis.items():
+        common = max(set(names), key=names.count)
+        axes_diff.append(f"{axis}: {FEATURE_WORDS.get(common, common)} in "
+                         f"{names.count(common)} of {len(names)} models")
+    a1 = " ".join(per_axis) + (" Features are measured on the decoded images along each "
+                               "path; the figure's bottom panel shows them against t.")
+    a2 = ("Most common leading feature per axis: " + "; ".join(axes_diff) + ". Axes whose "
+          "leading features differ encode different properties of the images.")
+    a3 = ("Between models: " + "; ".join(per_model) + ". A model whose axes all change the "
+          "same feature has a latent space dominated by that factor; more varied leading "
+          "features mean more factors are laid out along separate directions.")
+    return a1, a2, a3
+
+
+def discussion(metrics: dict, label_names=None) -> list[dict]:
+    """The study's questions, each answered by a paragraph built from ``metrics``."""
+    models = metrics["models"]
+    ari = metrics.get("analysis", {}).get("ari", {})
+    items = [("How does reconstruction differ between latent sizes, and why?",
+              _recon_answer(models))]
+    if any("analysis" in m for m in models.values()):
+        a1, a2, a3 = _axes_answer(models)
+        items += [
+            ("Do the clusters show different images, and do the models cluster alike?",
+             _cluster_answer(models, ari, label_names)),
+            ("Is the latent space organised differently between models?",
+             _organisation_answer(models)),
+            ("How do the PCA and t-SNE maps differ, between methods and between models, and "
+             "why?", _maps_answer(models)),
+            ("What changes along each interpolation axis?", a1),
+            ("How do the interpolation axes differ from each other?", a2),
+            ("How do the models' interpolation axes differ?", a3),
+        ]
+    return [{"question": q, "answer": a} for q, a in items]
+
+
+# --------------------------------------------------------------------------- figures and HTML
+
+CAPTIONS = {
+    "reconstructions.png": "Ten test images (top) and their reconstructions decoded from the "
+                           "posterior mean (bottom).",
+    "silhouette.png": "Silhouette score of K-means on the latent means for each K; the circled "
+                      "K was used.",
+    "clusters.png": "Random members of each K-means cluster; the row label gives the cluster "
+                    "size. Colours match the maps.",
+    "maps_clusters.png": "PCA (left) and t-SNE (right) maps of the encoded training images, "
+                         "coloured by K-means cluster.",
+    "maps_labels.png": "The same maps coloured by the dataset's labels.",
+    "history.png": "Train and test loss per epoch: total, reconstruction (BCE) and KL.",
+}
+
+
+def _model_figures(fig_dir: Path, names) -> list[dict]:
+    return [{"src": _img(fig_dir / n), "caption": CAPTIONS.get(n, ""), "name": n}
+            for n in names if (fig_dir / n).exists()]
+
+
+TEMPLATE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>cxrvae study: {{ source }}</title>
+<style>
+body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em;
+       color: #222; line-height: 1.45; }
+h1 { border-bottom: 2px solid #444; } h2 { margin-top: 2em; border-bottom: 1px solid #bbb; }
+figure { margin: 1.2em 0; } figure img { max-width: 100%; border: 1px solid #ddd; }
+figcaption { color: #555; font-size: 0.92em; }
+table { border-collapse: collapse; margin: 1em 0; } td, th { border: 1px solid #ccc;
+       padding: 0.25em 0.6em; text-align: right; } th { background: #f2f2f2; }
+td.l, th.l { text-align: left; } pre { background: #f6f6f6; padding: 1em; overflow-x: auto; }
+nav a { margin-right: 1em; } .q { font-weight: 600; margin-top: 1.2em; }
+</style></head><body>
+<h1>Convolutional VAEs on {{ source }}</h1>
+<p>Seed {{ seed }} &middot; device {{ device }} &middot; cxrvae {{ versions.cxrvae }}
+{% if versions.git_commit %}({{ versions.git_commit }}){% endif %} &middot; built {{ built }}</p>
+<nav><a href="#data">Data</a><a href="#training">Training</a>
+<a href="#reconstructions">Reconstructions</a><a href="#clusters">Clusters and maps</a>
+<a href="#interpolations">Interpolations</a><a href="#discussion">Discussion</a>
+<a href="#config">Configuration</a></nav>
+
+<h2 id="data">1. Data</h2>
+<table>{% for k, v in data_rows %}<tr><th class="l">{{ k }}</th><td class="l">{{ v }}</td></tr>
+{% endfor %}</table>
+{% for f in data_figures %}<figure><img src="{{ f.src }}" alt="{{ f.name }}">
+<figcaption>{{ f.caption }}</figcaption></figure>{% endfor %}
+
+<h2 id="training">2. Models and training</h2>
+<p>One convolutional VAE per latent size; loss = binary cross-entropy summed over pixels +
+KL(q(z|x) || N(0, I)), in nats per image. Test values decode the posterior mean.</p>
+<table><tr>{% for h in table_head %}<th>{{ h }}</th>{% endfor %}</tr>
+{% for row in table_rows %}<tr>{% for c in row %}<td>{{ c }}</td>{% endfor %}</tr>{% endfor %}
+</table>
+{% if comparison %}<figure><img src="{{ comparison }}" alt="history comparison">
+<figcaption>Test loss, BCE and KL per epoch for every model.</figcaption></figure>{% endif %}
+{% for m in models %}{% for f in m.history %}<figure><img src="{{ f.src }}" alt="history">
+<figcaption>Latent {{ m.dim }}: {{ f.caption }}</figcaption></figure>{% endfor %}{% endfor %}
+
+<h2 id="reconstructions">3. Reconstructions</h2>
+{% if recon_comparison %}<figure><img src="{{ recon_comparison }}" alt="reconstructions">
+<figcaption>The same ten test images (top row) reconstructed by every model.</figcaption>
+</figure>{% else %}<p>Not analysed yet: run <code>cxrvae analyze</code>.</p>{% endif %}
+
+<h2 id="clusters">4. Clusters and maps</h2>
+{% if sample_note %}<p>{{ sample_note }}.</p>{% endif %}
+{% for m in models %}<h3>Latent {{ m.dim }}</h3>
+{% for f in m.clusters %}<figure><img src="{{ f.src }}" alt="{{ f.name }}">
+<figcaption>Latent {{ m.dim }}: {{ f.caption }}</figcaption></figure>{% endfor %}{% endfor %}
+
+<h2 id="interpolations">5. Interpolations</h2>
+<p>For each axis, the two sampled training images with the lowest and highest value are
+encoded; their latent means are joined by a straight line with 7 evenly spaced points in
+between (t = 0, 1/8, ..., 1) and every point is decoded. The bottom panel plots image features
+measured on the decoded images against t.</p>
+{% for m in models %}<h3>Latent {{ m.dim }}</h3>
+{% for f in m.interpolations %}<figure><img src="{{ f.src }}" alt="{{ f.name }}">
+<figcaption>{{ f.caption }}</figcaption></figure>{% endfor %}{% endfor %}
+
+<h2 id="discussion">6. Discussion</h2>
+{% for d in discussion %}<p class="q">{{ d.question }}</p><p>{{ d.answer }}</p>{% endfor %}
+
+<h2 id="config">7. Configuration and versions</h2>
+<pre>{{ config_json }}</pre>
+<table>{% for k, v in versions.items() %}<tr><th class="l">{{ k }}</th><td class="l">{{ v }}</td>
+</tr>{% endfor %}</table>
+</body></html>
+"""
+
+
+def build_report(out) -> Path:
+    """Write ``out/report.html`` from ``config.json``, ``metrics.json`` and the figures."""
+    out = Path(out)
+    saved = json.loads((out / "config.json").read_text())
+    metrics = json.loads((out / "metrics.json").read_text())
+    figs = out / "figures"
+    data = metrics["data"]
+    dims = sorted(metrics["models"], key=int)
+
+    data_rows = [("source", data["source"]), ("images", data["n_images"]),
+                 ("train / test", f"{data['n_train']} / {data['n_test']}"),
+                 ("image size", f"{data['image_size']} x {data['image_size']} px "
+                                f"(source {' x '.join(map(str, data['native_shape']))}, "
+                                f"{data['source_dtype']})"),
+                 ("normalisation", f"min-max, {data['normalize']}")]
+    if data.get("label_counts"):
+        data_rows.append(("labels", ", ".join(f"{k}: {v}" for k, v in
+                                              data["label_counts"].items())))
+    if data.get("n_patients"):
+        data_rows.append(("patients", f"{data['n_patients']} (each on one side of the split)"))
+    for note in data.get("notes", []):
+        data_rows.append(("note", note))
+    captions = data.get("exploration", {}).get("figures", {})
+    data_figures = [{"src": _img(figs / "data" / n), "caption": c, "name": n}
+                    for n, c in captions.items() if (figs / "data" / n).exists()]
+
+    head = ["latent", "test loss", "test BCE", "test KL", "train loss", "epochs", "train s",
+            "active units", "K", "silhouette"]
+    rows, models = [], []
+    for d in dims:
+        m = metrics["models"][d]
+        a = m.get("analysis", {})
+        rows.append([d, _fmt(m["test_loss"]), _fmt(m["test_bce"]), _fmt(m["test_kl"], 2),
+                     _fmt(m["train_loss"]), m["epochs"], _fmt(m["train_seconds"], 0),
+                     a.get("active_units", "-"), a.get("clusters", "-"),
+                     f"{a['silhouette_chosen']:.3f}" if "silhouette_chosen" in a else "-"])
+        mdir = figs / f"latent_{d}"
+        interp = []
+        for axis, it in a.get("interpolations", {}).items():
+            path = mdir / f"interpolation_{axis}.png"
+            if path.exists():
+                interp.append({"src": _img(path), "name": path.name,
+                               "caption": f"Latent {d}: decoded images along {it['label']}, "
+                                          "from the lowest (t = 0) to the highest (t = 1) "
+                                          "image, with both originals and reconstructions."})
+        models.append({
+            "dim": d,
+            "history": _model_figures(mdir, ["history.png"]),
+            "clusters": _model_figures(mdir, ["reconstructions.png", "silhouette.png",
+                                              "clusters.png", "maps_clusters.png",
+                                              "maps_labels.png"]),
+            "interpolations": interp,
+        })
+    comparison = figs / "history_comparison.png"
+    recon_cmp = figs / "reconstructions_comparison.png"
+    env = Environment(autoescape=True)
+    html = env.from_string(TEMPLATE).render(
+        source=data["source"], seed=saved["seed"], device=saved.get("device", "?"),
+        versions=saved.get("versions", {}),
+        built=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        data_rows=data_rows, data_figures=data_figures, table_head=head, table_rows=rows,
+        comparison=_img(comparison) if comparison.exists() else None,
+        recon_comparison=_img(recon_cmp) if recon_cmp.exists() else None,
+        sample_note=metrics.get("analysis", {}).get("sample_note"),
+        models=models, discussion=discussion(metrics, data.get("label_names")),
+        config_json=json.dumps(saved["config"], indent=2),
+    )
+    path = out / "report.html"
+    tmp = out / ".report.html.tmp"
+    tmp.write_text(html, encoding="utf-8")
+    os.replace(tmp, path)
+    return path

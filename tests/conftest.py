@@ -1,0 +1,47 @@
+"""Shared fixtures: tiny synthetic X-rays, npz files of them, and a tiny run configuration."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cxrvae.config import RunConfig
+from cxrvae.data import synthetic_xrays
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture
+def xrays():
+    """(images uint8 (96, 32, 32), labels (96,)) from a seeded generator."""
+    return synthetic_xrays(n=96, size=32, seed=0)
+
+
+@pytest.fixture
+def npz_path(tmp_path, xrays):
+    """An npz with images, labels, label names and patient-revealing ids."""
+    images, labels = xrays
+    ids = np.array([f"person{i // 2}_virus_{i}.jpeg" for i in range(len(images))])
+    path = tmp_path / "xray_images.npz"
+    np.savez(path, images=images, labels=labels, label_names=np.array(["normal", "pneumonia"]),
+             ids=ids)
+    return path
+
+
+@pytest.fixture
+def tiny_config():
+    """Two small models, two epochs, 32 px: seconds on a CPU."""
+    return RunConfig().replace(
+        data={"image_size": 32},
+        model={"latent_dims": (2, 4), "widths": (8, 16, 32)},
+        train={"epochs": 2, "batch_size": 16, "lr": 3e-3, "device": "cpu"},
+        analysis={"n_samples": 60, "k_range": (2, 4), "n_init": 2, "perplexity": 10.0},
+    )
+
+
+@pytest.fixture
+def shared_npz():
+    path = SHARED_DATA / "pediatric_cxr_64.npz"
+    if not path.exists():
+        pytest.skip(f"real data not found at {path} (the shared data folder is absent)")
+    return path

@@ -1,0 +1,162 @@
+"""End to end through cxrvae.cli.main on a tiny synthetic set."""
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from cxrvae.cli import build_parser, main
+
+TINY = ["--image-size", "32", "--latent-dims", "2", "4", "--widths", "8", "16", "32",
+        "--epochs", "2", "--batch-size", "16", "--device", "cpu", "-q"]
+ANALYSIS = ["--n-samples", "60", "--perplexity", "10"]
+CONTRACT = ["config.json", "split.npz", "metrics.json",
+            "figures/history_comparison.png",
+            *[f"figures/data/{n}" for n in ("grid.png", "mean_std.png", "intensity_histogram.png",
+                                          "brightness_contrast.png", "typical_atypical.png")],
+            *[f"latent_{k}/{n}" for k in (2, 4) for n in ("history.csv", "model.safetensors",
+                                                          "checkpoint.pt")],
+            *[f"figures/latent_{k}/history.png" for k in (2, 4)]]
+AXES = ("pca1", "pca2", "tsne1", "tsne2")
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """One finished `cxrvae run` on the synthetic set, shared by the tests below."""
+    from cxrvae.data import synthetic_xrays
+
+    tmp = tmp_path_factory.mktemp("study")
+    images, labels = synthetic_xrays(n=96, size=32, seed=0)
+    ids = np.array([f"person{i // 2}_virus_{i}.jpeg" for i in range(len(images))])
+    np.savez(tmp / "xray_images.npz", images=images, labels=labels, ids=ids,
+             label_names=np.array(["normal", "pneumonia"]))
+    out = tmp / "run"
+    assert main(["run", str(tmp / "xray_images.npz"), "--out", str(out), *TINY, *ANALYSIS]) == 0
+    return tmp, out
+
+
+def test_run_writes_every_file_of_the_contract(study):
+    _, out = study
+    for rel in CONTRACT:
+        assert (out / rel).is_file(), rel
+    header = (out / "latent_2" / "history.csv").read_text().splitlines()
+    assert header[0] == "epoch,train_loss,train_bce,train_kl,test_loss,test_bce,test_kl,seconds"
+    assert len(header) == 3  # two epochs
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["data"]["n_images"] == 96 and m["data"]["n_train"] + m["data"]["n_test"] == 96
+    for k in ("2", "4"):
+        assert set(m["models"][k]) >= {"test_loss", "test_bce", "test_kl", "train_loss",
+                                       "epochs", "train_seconds"}
+        assert m["models"][k]["test_loss"] == pytest.approx(
+            m["models"][k]["test_bce"] + m["models"][k]["test_kl"], rel=1e-6)
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["seed"] == 0 and cfg["config"]["model"]["latent_dims"] == [2, 4]
+    assert "torch" in cfg["versions"] and cfg["device"] == "cpu"
+    with np.load(out / "split.npz") as s:
+        assert len(s["train"]) == m["data"]["n_train"]
+
+
+def test_run_writes_analysis_figures_and_metrics(study):
+    _, out = study
+    m = json.loads((out / "metrics.json").read_text())
+    assert (out / "figures" / "reconstructions_comparison.png").is_file()
+    for k in ("2", "4"):
+        a = m["models"][k]["analysis"]
+        assert a["n_samples"] == 60
+        assert set(a["silhouette"]) == {str(k) for k in range(2, 11)}
+        best = max(a["silhouette"], key=a["silhouette"].get)
+        assert a["clusters"] == int(best) and sum(a["cluster_sizes"]) == 60
+        folder = out / "figures" / f"latent_{k}"
+        names = [f"interpolation_{ax}.png" for ax in AXES]
+        names += [f"interpolation_z{a['interpolation_dim']}.png", "reconstructions.png",
+                  "clusters.png", "maps_clusters.png", "maps_labels.png", "silhouette.png"]
+        for name in names:
+            assert (folder / name).is_file(), name
+    assert set(m["analysis"]["ari"]) == {"2-4"}
+
+
+def test_report_has_every_section_figure_and_the_config(study):
+    _, out = study
+    html = (out / "report.html").read_text()
+    for section in ("Data", "Models and training", "Reconstructions", "Clusters and maps",
+                    "Interpolations", "Discussion", "Configuration"):
+        assert section in html
+    n_figures = len(list((out / "figures").rglob("*.png")))
+    assert html.count('src="data:image/png;base64,') == n_figures
+    assert "http://" not in html and "https://" not in html  # self-contained
+    assert '"latent_dims": [\n' in html or "latent_dims" in html
+    assert "person" not in html  # no patient identifiers
+
+
+def test_analyze_rewrites_the_same_analysis(study):
+    _, out = study
+    before = json.loads((out / "metrics.json").read_text())
+    assert main(["analyze", str(out), "-q"]) == 0
+    after = json.loads((out / "metrics.json").read_text())
+    for k in ("2", "4"):
+        assert before["models"][k]["analysis"] == after["models"][k]["analysis"]
+
+
+def test_analyze_with_fixed_clusters(study, tmp_path):
+    import shutil
+
+    _, out = study
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    assert main(["analyze", str(copy), "--clusters", "3", "-q"]) == 0
+    m = json.loads((copy / "metrics.json").read_text())
+    assert all(m["models"][k]["analysis"]["clusters"] == 3 for k in ("2", "4"))
+
+
+def test_report_rebuilds_from_disk(study):
+    _, out = study
+    (out / "report.html").unlink()
+    assert main(["report", str(out), "-q"]) == 0
+    assert "Discussion" in (out / "report.html").read_text()
+
+
+def test_train_refuses_existing_run_without_flag(study, capsys):
+    tmp, out = study
+    code = main(["train", str(tmp / "xray_images.npz"), "--out", str(out), *TINY])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "already holds a run" in err and "--resume" in err
+    assert "Traceback" not in err
+
+
+def test_train_resume_skips_finished_models(study, capsys):
+    tmp, out = study
+    before = (out / "latent_2" / "model.safetensors").read_bytes()
+    assert main(["train", str(tmp / "xray_images.npz"), "--out", str(out), *TINY[:-1],
+                 "--resume"]) == 0
+    assert "latent 2: already trained, skipped" in capsys.readouterr().err
+    assert (out / "latent_2" / "model.safetensors").read_bytes() == before
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: None, "no such file"),
+    (lambda p: p.write_bytes(b"\x00" * 10), "not an npz"),
+    (lambda p: np.savez(p, images=np.full((20, 32, 32), 9, np.uint8)), "every pixel"),
+])
+def test_bad_input_one_line_exit_2_nothing_written(tmp_path, capsys, make, message):
+    path = tmp_path / "input.npz"
+    make(path)
+    out = tmp_path / "run"
+    code = main(["train", str(path), "--out", str(out), *TINY])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert re.fullmatch(r"cxrvae: error: .+", err) and message in err and str(path) in err
+    assert not out.exists()
+
+
+def test_help_documents_every_option(capsys):
+    parser = build_parser()
+    for command in ("train", "run", "analyze", "report"):
+        with pytest.raises(SystemExit):
+            parser.parse_args([command, "--help"])
+        text = capsys.readouterr().out
+        for action in parser._subparsers._group_actions[0].choices[command]._actions:
+            if action.option_strings and action.help != "==SUPPRESS==":
+                assert action.help, f"{command} {action.option_strings} has no help"
+                assert action.option_strings[-1] in text
