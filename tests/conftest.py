@@ -23,8 +23,9 @@ def npz_path(tmp_path, xrays):
     images, labels = xrays
     ids = np.array([f"person{i // 2}_virus_{i}.jpeg" for i in range(len(images))])
     path = tmp_path / "xray_images.npz"
-    np.savez(path, images=images, labels=labels, label_names=np.array(["normal", "pneumonia"]),
-             ids=ids)
+    np.savez(
+        path, images=images, labels=labels, label_names=np.array(["normal", "pneumonia"]), ids=ids
+    )
     return path
 
 

@@ -8,16 +8,47 @@ import pytest
 
 from cxrvae.cli import build_parser, main
 
-TINY = ["--image-size", "32", "--latent-dims", "2", "4", "--widths", "8", "16", "32",
-        "--epochs", "2", "--batch-size", "16", "--device", "cpu", "-q"]
+TINY = [
+    "--image-size",
+    "32",
+    "--latent-dims",
+    "2",
+    "4",
+    "--widths",
+    "8",
+    "16",
+    "32",
+    "--epochs",
+    "2",
+    "--batch-size",
+    "16",
+    "--device",
+    "cpu",
+    "-q",
+]
 ANALYSIS = ["--n-samples", "60", "--perplexity", "10"]
-CONTRACT = ["config.json", "split.npz", "metrics.json",
-            "figures/history_comparison.png",
-            *[f"figures/data/{n}" for n in ("grid.png", "mean_std.png", "intensity_histogram.png",
-                                          "brightness_contrast.png", "typical_atypical.png")],
-            *[f"latent_{k}/{n}" for k in (2, 4) for n in ("history.csv", "model.safetensors",
-                                                          "checkpoint.pt")],
-            *[f"figures/latent_{k}/history.png" for k in (2, 4)]]
+CONTRACT = [
+    "config.json",
+    "split.npz",
+    "metrics.json",
+    "figures/history_comparison.png",
+    *[
+        f"figures/data/{n}"
+        for n in (
+            "grid.png",
+            "mean_std.png",
+            "intensity_histogram.png",
+            "brightness_contrast.png",
+            "typical_atypical.png",
+        )
+    ],
+    *[
+        f"latent_{k}/{n}"
+        for k in (2, 4)
+        for n in ("history.csv", "model.safetensors", "checkpoint.pt")
+    ],
+    *[f"figures/latent_{k}/history.png" for k in (2, 4)],
+]
 AXES = ("pca1", "pca2", "tsne1", "tsne2")
 
 
@@ -29,8 +60,13 @@ def study(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("study")
     images, labels = synthetic_xrays(n=96, size=32, seed=0)
     ids = np.array([f"person{i // 2}_virus_{i}.jpeg" for i in range(len(images))])
-    np.savez(tmp / "xray_images.npz", images=images, labels=labels, ids=ids,
-             label_names=np.array(["normal", "pneumonia"]))
+    np.savez(
+        tmp / "xray_images.npz",
+        images=images,
+        labels=labels,
+        ids=ids,
+        label_names=np.array(["normal", "pneumonia"]),
+    )
     out = tmp / "run"
     assert main(["run", str(tmp / "xray_images.npz"), "--out", str(out), *TINY, *ANALYSIS]) == 0
     return tmp, out
@@ -46,10 +82,17 @@ def test_run_writes_every_file_of_the_contract(study):
     m = json.loads((out / "metrics.json").read_text())
     assert m["data"]["n_images"] == 96 and m["data"]["n_train"] + m["data"]["n_test"] == 96
     for k in ("2", "4"):
-        assert set(m["models"][k]) >= {"test_loss", "test_bce", "test_kl", "train_loss",
-                                       "epochs", "train_seconds"}
+        assert set(m["models"][k]) >= {
+            "test_loss",
+            "test_bce",
+            "test_kl",
+            "train_loss",
+            "epochs",
+            "train_seconds",
+        }
         assert m["models"][k]["test_loss"] == pytest.approx(
-            m["models"][k]["test_bce"] + m["models"][k]["test_kl"], rel=1e-6)
+            m["models"][k]["test_bce"] + m["models"][k]["test_kl"], rel=1e-6
+        )
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["seed"] == 0 and cfg["config"]["model"]["latent_dims"] == [2, 4]
     assert "torch" in cfg["versions"] and cfg["device"] == "cpu"
@@ -69,8 +112,14 @@ def test_run_writes_analysis_figures_and_metrics(study):
         assert a["clusters"] == int(best) and sum(a["cluster_sizes"]) == 60
         folder = out / "figures" / f"latent_{k}"
         names = [f"interpolation_{ax}.png" for ax in AXES]
-        names += [f"interpolation_z{a['interpolation_dim']}.png", "reconstructions.png",
-                  "clusters.png", "maps_clusters.png", "maps_labels.png", "silhouette.png"]
+        names += [
+            f"interpolation_z{a['interpolation_dim']}.png",
+            "reconstructions.png",
+            "clusters.png",
+            "maps_clusters.png",
+            "maps_labels.png",
+            "silhouette.png",
+        ]
         for name in names:
             assert (folder / name).is_file(), name
     assert set(m["analysis"]["ari"]) == {"2-4"}
@@ -79,8 +128,15 @@ def test_run_writes_analysis_figures_and_metrics(study):
 def test_report_has_every_section_figure_and_the_config(study):
     _, out = study
     html = (out / "report.html").read_text()
-    for section in ("Data", "Models and training", "Reconstructions", "Clusters and maps",
-                    "Interpolations", "Discussion", "Configuration"):
+    for section in (
+        "Data",
+        "Models and training",
+        "Reconstructions",
+        "Clusters and maps",
+        "Interpolations",
+        "Discussion",
+        "Configuration",
+    ):
         assert section in html
     n_figures = len(list((out / "figures").rglob("*.png")))
     assert html.count('src="data:image/png;base64,') == n_figures
@@ -128,17 +184,22 @@ def test_train_refuses_existing_run_without_flag(study, capsys):
 def test_train_resume_skips_finished_models(study, capsys):
     tmp, out = study
     before = (out / "latent_2" / "model.safetensors").read_bytes()
-    assert main(["train", str(tmp / "xray_images.npz"), "--out", str(out), *TINY[:-1],
-                 "--resume"]) == 0
+    assert (
+        main(["train", str(tmp / "xray_images.npz"), "--out", str(out), *TINY[:-1], "--resume"])
+        == 0
+    )
     assert "latent 2: already trained, skipped" in capsys.readouterr().err
     assert (out / "latent_2" / "model.safetensors").read_bytes() == before
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda p: None, "no such file"),
-    (lambda p: p.write_bytes(b"\x00" * 10), "not an npz"),
-    (lambda p: np.savez(p, images=np.full((20, 32, 32), 9, np.uint8)), "every pixel"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: None, "no such file"),
+        (lambda p: p.write_bytes(b"\x00" * 10), "not an npz"),
+        (lambda p: np.savez(p, images=np.full((20, 32, 32), 9, np.uint8)), "every pixel"),
+    ],
+)
 def test_bad_input_one_line_exit_2_nothing_written(tmp_path, capsys, make, message):
     path = tmp_path / "input.npz"
     make(path)

@@ -34,11 +34,14 @@ def _layouts(images, labels):
         "float16": {"images": f.astype(np.float16)},
         "float32": {"images": f.astype(np.float32)},
         "float64": {"images": f},
-        "medmnist": {"train_images": images[: n // 2], "val_images": images[n // 2: 3 * n // 4],
-                     "test_images": images[3 * n // 4:],
-                     "train_labels": labels[: n // 2, None],
-                     "val_labels": labels[n // 2: 3 * n // 4, None],
-                     "test_labels": labels[3 * n // 4:, None]},
+        "medmnist": {
+            "train_images": images[: n // 2],
+            "val_images": images[n // 2 : 3 * n // 4],
+            "test_images": images[3 * n // 4 :],
+            "train_labels": labels[: n // 2, None],
+            "val_labels": labels[n // 2 : 3 * n // 4, None],
+            "test_labels": labels[3 * n // 4 :, None],
+        },
         "flattened_rows": {"data": images.reshape(n, -1)},
     }
 
@@ -120,15 +123,18 @@ def test_load_npz_per_image_normalisation(tmp_path, xrays):
     assert data.summary()["n_constant_images"] == 1
 
 
-@pytest.mark.parametrize("content, message", [
-    (None, "no such file"),
-    (b"not a zip", "not an npz"),
-    ("pickle", "pickled"),
-    ("nan", "NaN"),
-    ("constant", "every pixel"),
-    ("onedim", "no numeric array"),
-    ("tiny", "smaller than"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "no such file"),
+        (b"not a zip", "not an npz"),
+        ("pickle", "pickled"),
+        ("nan", "NaN"),
+        ("constant", "every pixel"),
+        ("onedim", "no numeric array"),
+        ("tiny", "smaller than"),
+    ],
+)
 def test_load_npz_bad_input_names_file_and_problem(tmp_path, content, message):
     path = tmp_path / "bad.npz"
     if content == "pickle":
@@ -177,13 +183,16 @@ def test_split_indices_keeps_patients_on_one_side():
     assert 0.15 <= len(test) / 300 <= 0.25
 
 
-@pytest.mark.parametrize("name, patient", [
-    ("person12_virus_40.jpeg", "person12"),
-    ("IM-0011-0001-0002.jpeg", "IM-0011"),
-    ("NORMAL2-IM-1427-0001.jpeg", "NORMAL2-IM-1427"),
-    ("00000001_002.png", "00000001"),
-    ("train/patient00042/study1/view1_frontal.jpg", "patient00042"),
-])
+@pytest.mark.parametrize(
+    "name, patient",
+    [
+        ("person12_virus_40.jpeg", "person12"),
+        ("IM-0011-0001-0002.jpeg", "IM-0011"),
+        ("NORMAL2-IM-1427-0001.jpeg", "NORMAL2-IM-1427"),
+        ("00000001_002.png", "00000001"),
+        ("train/patient00042/study1/view1_frontal.jpg", "patient00042"),
+    ],
+)
 def test_patient_groups_patterns(name, patient):
     groups = patient_groups(np.array([name, name]))
     assert groups[0] == patient

@@ -33,8 +33,12 @@ def test_plot_history_three_panels_with_labels():
 
 
 def test_plot_history_comparison_one_line_per_model():
-    h = {"epoch": np.arange(1, 4), "test_loss": np.ones(3), "test_bce": np.ones(3),
-         "test_kl": np.ones(3)}
+    h = {
+        "epoch": np.arange(1, 4),
+        "test_loss": np.ones(3),
+        "test_bce": np.ones(3),
+        "test_kl": np.ones(3),
+    }
     fig = F.plot_history_comparison({4: h, 16: h, 32: h})
     assert all(len(ax.lines) == 3 for ax in fig.axes)
 
@@ -47,8 +51,14 @@ def test_plot_reconstructions_rows(imgs):
 def test_plot_maps_same_colours_in_both_panels():
     rng = np.random.default_rng(0)
     cats = np.repeat([0, 1, 2], 10)
-    fig = F.plot_maps(rng.random((30, 2)), rng.random((30, 2)), cats, ["a", "b", "c"], "maps",
-                      pca_variance=np.array([0.5, 0.25]))
+    fig = F.plot_maps(
+        rng.random((30, 2)),
+        rng.random((30, 2)),
+        cats,
+        ["a", "b", "c"],
+        "maps",
+        pca_variance=np.array([0.5, 0.25]),
+    )
     left, right = fig.axes
     assert "50.0%" in left.get_xlabel() and "25.0%" in left.get_ylabel()
     colours = [[tuple(c.get_facecolor()[0]) for c in ax.collections] for ax in (left, right)]
@@ -58,8 +68,9 @@ def test_plot_maps_same_colours_in_both_panels():
 def test_plot_interpolation_panels(imgs):
     t = np.linspace(0, 1, 9)
     path = np.random.default_rng(1).random((9, 16, 16))
-    fig = F.plot_interpolation(t, path, imgs[:2], path[[0, -1]], "axis",
-                               features={"brightness": path.mean((1, 2))})
+    fig = F.plot_interpolation(
+        t, path, imgs[:2], path[[0, -1]], "axis", features={"brightness": path.mean((1, 2))}
+    )
     titles = [ax.get_title() for ax in _image_axes(fig)]
     assert len(titles) == 13  # 9 decoded + 2 originals + 2 reconstructions
     assert "t = 0.000" in titles and "t = 0.125" in titles and "t = 1.000" in titles
@@ -82,8 +93,9 @@ def test_data_figures_have_titles_and_labels(imgs):
     assert fig.axes[0].get_title() == "Mean image"
     fig = F.plot_intensity_histogram(np.linspace(0, 1, 11), np.arange(10))
     assert fig.axes[0].get_xlabel() and fig.axes[0].get_ylabel()
-    fig = F.plot_brightness_contrast(np.random.rand(20), np.random.rand(20),
-                                     np.arange(20) % 2, ["normal", "pneumonia"])
+    fig = F.plot_brightness_contrast(
+        np.random.rand(20), np.random.rand(20), np.arange(20) % 2, ["normal", "pneumonia"]
+    )
     assert "normal (n=10)" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     fig = F.plot_typical_atypical(imgs[:4], imgs[4:8], np.arange(4), np.arange(4))
     assert len(_image_axes(fig)) == 8

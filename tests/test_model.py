@@ -63,8 +63,10 @@ def test_vae_loss_averages_over_images():
     logits, x = torch.randn(4, 1, 8, 8), torch.rand(4, 1, 8, 8)
     mu, logvar = torch.randn(4, 3), torch.randn(4, 3)
     whole = vae_loss(logits, x, mu, logvar)["loss"]
-    parts = [vae_loss(logits[i:i + 1], x[i:i + 1], mu[i:i + 1], logvar[i:i + 1])["loss"]
-             for i in range(4)]
+    parts = [
+        vae_loss(logits[i : i + 1], x[i : i + 1], mu[i : i + 1], logvar[i : i + 1])["loss"]
+        for i in range(4)
+    ]
     assert whole.item() == pytest.approx(sum(p.item() for p in parts) / 4, rel=1e-5)
 
 

@@ -10,8 +10,21 @@ from cxrvae.cli import main
 @pytest.mark.slow
 def test_run_on_real_data_end_to_end(shared_npz, tmp_path):
     out = tmp_path / "run"
-    code = main(["run", str(shared_npz), "--out", str(out), "--epochs", "2", "--max-steps", "20",
-                 "--device", "cpu", "-q"])
+    code = main(
+        [
+            "run",
+            str(shared_npz),
+            "--out",
+            str(out),
+            "--epochs",
+            "2",
+            "--max-steps",
+            "20",
+            "--device",
+            "cpu",
+            "-q",
+        ]
+    )
     assert code == 0
     m = json.loads((out / "metrics.json").read_text())
     assert m["data"]["n_images"] == 5840 and m["data"]["patient_grouped"]

@@ -66,8 +66,15 @@ def test_fit_max_steps_caps_steps(setup):
     data, train, test, cfg = setup
     seen = []
     model = _model(cfg)
-    model.fc_mu.register_forward_hook(lambda m, i, o: seen.append(o.shape[0]) if m.training else None)
-    fit(model, data, train, test, TrainConfig(epochs=1, batch_size=8, max_steps=3, device="cpu"), 0)
+    model.fc_mu.register_forward_hook(lambda m, i, o: seen.append(1) if m.training else None)
+    fit(
+        model,
+        data,
+        train,
+        test,
+        TrainConfig(epochs=1, batch_size=8, max_steps=3, device="cpu"),
+        seed=0,
+    )
     assert len(seen) == 3
 
 
@@ -76,8 +83,14 @@ def test_fit_raises_on_non_finite_loss(setup):
 
     data, train, test, cfg = setup
     with pytest.raises(TrainingError, match="non-finite"):
-        fit(_model(cfg), data, train, test, TrainConfig(epochs=1, lr=1e12, batch_size=16,
-                                                        device="cpu"), 0)
+        fit(
+            _model(cfg),
+            data,
+            train,
+            test,
+            TrainConfig(epochs=1, lr=1e12, batch_size=16, device="cpu"),
+            0,
+        )
 
 
 def test_fit_resumes_bit_identically(setup, tmp_path):
@@ -92,8 +105,16 @@ def test_fit_resumes_bit_identically(setup, tmp_path):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        fit(_model(cfg), data, train, test, tc, seed=5, checkpoint_path=ckpt,
-            callback=stop_after_two)
+        fit(
+            _model(cfg),
+            data,
+            train,
+            test,
+            tc,
+            seed=5,
+            checkpoint_path=ckpt,
+            callback=stop_after_two,
+        )
     assert len(torch.load(ckpt, weights_only=True)["history"]) == 2
     # A fresh process would build a fresh model (other random state) and resume from the file.
     torch.manual_seed(123)
@@ -108,25 +129,39 @@ def test_save_load_model_gives_identical_reconstructions(setup, tmp_path):
     save_model(tmp_path / "model.safetensors", model)
     loaded = load_model(tmp_path / "model.safetensors")
     assert loaded.latent_dim == 4 and loaded.widths == cfg.model.widths
-    np.testing.assert_array_equal(reconstruct(model, data, test[:5]),
-                                  reconstruct(loaded, data, test[:5]))
+    np.testing.assert_array_equal(
+        reconstruct(model, data, test[:5]), reconstruct(loaded, data, test[:5])
+    )
 
 
 def test_history_csv_round_trip(tmp_path):
-    rows = [{"epoch": e, "train_loss": 1.5, "train_bce": 1.0, "train_kl": 0.5, "test_loss": 2.0,
-             "test_bce": 1.25, "test_kl": 0.75, "seconds": 0.125} for e in (1, 2)]
+    rows = [
+        {
+            "epoch": e,
+            "train_loss": 1.5,
+            "train_bce": 1.0,
+            "train_kl": 0.5,
+            "test_loss": 2.0,
+            "test_bce": 1.25,
+            "test_kl": 0.75,
+            "seconds": 0.125,
+        }
+        for e in (1, 2)
+    ]
     write_history(tmp_path / "h.csv", rows)
     assert read_history(tmp_path / "h.csv") == rows
     assert (tmp_path / "h.csv").read_text().splitlines()[0] == (
-        "epoch,train_loss,train_bce,train_kl,test_loss,test_bce,test_kl,seconds")
+        "epoch,train_loss,train_bce,train_kl,test_loss,test_bce,test_kl,seconds"
+    )
 
 
 def test_device_batch_matches_numpy_normalisation(setup):
     data, *_ = setup
     dd = DeviceData.from_data(data, "cpu")
     idx = np.array([3, 0, 7])
-    np.testing.assert_allclose(dd.batch(torch.as_tensor(idx))[:, 0].numpy(),
-                               data.normalized(idx), atol=1e-6)
+    np.testing.assert_allclose(
+        dd.batch(torch.as_tensor(idx))[:, 0].numpy(), data.normalized(idx), atol=1e-6
+    )
 
 
 def test_vae_loss_on_model_output_is_finite():

@@ -20,40 +20,84 @@ EXIT_INTERRUPTED = 130
 def _data_options(p: argparse.ArgumentParser) -> None:
     d = RunConfig()
     g = p.add_argument_group("data")
-    g.add_argument("--image-size", type=int, choices=IMAGE_SIZES, default=d.data.image_size,
-                   help="side of the square images the models see; other sizes are resized "
-                        "with an antialiased resize (default: %(default)s)")
-    g.add_argument("--normalize", choices=NORMALIZE, default=d.data.normalize,
-                   help="min-max normalisation over the whole set (global) or over each image "
-                        "(default: %(default)s)")
-    g.add_argument("--seed", type=int, default=d.seed,
-                   help="seed of the split, the weights, the batch order and the analysis "
-                        "(default: %(default)s)")
+    g.add_argument(
+        "--image-size",
+        type=int,
+        choices=IMAGE_SIZES,
+        default=d.data.image_size,
+        help="side of the square images the models see; other sizes are resized "
+        "with an antialiased resize (default: %(default)s)",
+    )
+    g.add_argument(
+        "--normalize",
+        choices=NORMALIZE,
+        default=d.data.normalize,
+        help="min-max normalisation over the whole set (global) or over each image "
+        "(default: %(default)s)",
+    )
+    g.add_argument(
+        "--seed",
+        type=int,
+        default=d.seed,
+        help="seed of the split, the weights, the batch order and the analysis "
+        "(default: %(default)s)",
+    )
 
 
 def _train_options(p: argparse.ArgumentParser) -> None:
     d = RunConfig()
     g = p.add_argument_group("models and training")
-    g.add_argument("--latent-dims", type=int, nargs="+", default=list(d.model.latent_dims),
-                   metavar="K", help="one model per latent size (default: %(default)s)")
-    g.add_argument("--widths", type=int, nargs="+", default=list(d.model.widths), metavar="C",
-                   help="encoder channel widths, one stride-2 layer each; the decoder mirrors "
-                        "them (default: %(default)s)")
-    g.add_argument("--no-batchnorm", action="store_true",
-                   help="no BatchNorm between hidden layers")
-    g.add_argument("--epochs", type=int, default=d.train.epochs,
-                   help="epochs per model (default: %(default)s)")
-    g.add_argument("--batch-size", type=int, default=d.train.batch_size,
-                   help="images per optimiser step (default: %(default)s)")
-    g.add_argument("--lr", type=float, default=d.train.lr,
-                   help="peak learning rate of Adam's one-cycle schedule (default: %(default)s)")
-    g.add_argument("--beta", type=float, default=d.train.beta,
-                   help="weight of the KL term (default: %(default)s, the plain VAE)")
-    g.add_argument("--max-steps", type=int, default=None, metavar="N",
-                   help="at most N optimiser steps per epoch (smoke runs, benchmarks)")
-    g.add_argument("--device", default=d.train.device,
-                   help="auto (CUDA when present, else CPU), cpu, cuda, cuda:1... "
-                        "(default: %(default)s)")
+    g.add_argument(
+        "--latent-dims",
+        type=int,
+        nargs="+",
+        default=list(d.model.latent_dims),
+        metavar="K",
+        help="one model per latent size (default: %(default)s)",
+    )
+    g.add_argument(
+        "--widths",
+        type=int,
+        nargs="+",
+        default=list(d.model.widths),
+        metavar="C",
+        help="encoder channel widths, one stride-2 layer each; the decoder mirrors "
+        "them (default: %(default)s)",
+    )
+    g.add_argument("--no-batchnorm", action="store_true", help="no BatchNorm between hidden layers")
+    g.add_argument(
+        "--epochs", type=int, default=d.train.epochs, help="epochs per model (default: %(default)s)"
+    )
+    g.add_argument(
+        "--batch-size",
+        type=int,
+        default=d.train.batch_size,
+        help="images per optimiser step (default: %(default)s)",
+    )
+    g.add_argument(
+        "--lr",
+        type=float,
+        default=d.train.lr,
+        help="peak learning rate of Adam's one-cycle schedule (default: %(default)s)",
+    )
+    g.add_argument(
+        "--beta",
+        type=float,
+        default=d.train.beta,
+        help="weight of the KL term (default: %(default)s, the plain VAE)",
+    )
+    g.add_argument(
+        "--max-steps",
+        type=int,
+        default=None,
+        metavar="N",
+        help="at most N optimiser steps per epoch (smoke runs, benchmarks)",
+    )
+    g.add_argument(
+        "--device",
+        default=d.train.device,
+        help="auto (CUDA when present, else CPU), cpu, cuda, cuda:1... (default: %(default)s)",
+    )
 
 
 def _clusters(value: str):
@@ -71,14 +115,27 @@ def _analysis_options(p: argparse.ArgumentParser, keep_saved: bool = False) -> N
     d = RunConfig().analysis
     g = p.add_argument_group("latent analysis")
     saved = " (default: as saved in the run)" if keep_saved else ""
-    g.add_argument("--clusters", type=_clusters, default=None if keep_saved else "auto",
-                   metavar="K", help="K-means clusters, or 'auto': the K in 2-10 with the best "
-                   "silhouette" + (saved or " (default: auto)"))
-    g.add_argument("--n-samples", type=int, default=None if keep_saved else d.n_samples,
-                   help="training images encoded for the latent analysis"
-                   + (saved or f" (default: {d.n_samples})"))
-    g.add_argument("--perplexity", type=float, default=None if keep_saved else d.perplexity,
-                   help="t-SNE perplexity" + (saved or f" (default: {d.perplexity:g})"))
+    g.add_argument(
+        "--clusters",
+        type=_clusters,
+        default=None if keep_saved else "auto",
+        metavar="K",
+        help="K-means clusters, or 'auto': the K in 2-10 with the best "
+        "silhouette" + (saved or " (default: auto)"),
+    )
+    g.add_argument(
+        "--n-samples",
+        type=int,
+        default=None if keep_saved else d.n_samples,
+        help="training images encoded for the latent analysis"
+        + (saved or f" (default: {d.n_samples})"),
+    )
+    g.add_argument(
+        "--perplexity",
+        type=float,
+        default=None if keep_saved else d.perplexity,
+        help="t-SNE perplexity" + (saved or f" (default: {d.perplexity:g})"),
+    )
 
 
 def _analysis_overrides(args) -> dict:
@@ -94,13 +151,16 @@ def _analysis_overrides(args) -> dict:
 
 def _run_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("run folder")
-    g.add_argument("--out", type=Path, default=None,
-                   help="run folder (default: runs/<name of DATA>)")
-    g.add_argument("--resume", action="store_true",
-                   help="continue the run in --out: finished models are kept, an interrupted "
-                        "one continues from its last completed epoch")
-    g.add_argument("--overwrite", action="store_true",
-                   help="replace the run already in --out")
+    g.add_argument(
+        "--out", type=Path, default=None, help="run folder (default: runs/<name of DATA>)"
+    )
+    g.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out: finished models are kept, an interrupted "
+        "one continues from its last completed epoch",
+    )
+    g.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -112,27 +172,35 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cxrvae",
         description="Train convolutional VAEs on chest X-rays and explain what their latent "
-                    "spaces learned.",
+        "spaces learned.",
         epilog="Run 'cxrvae COMMAND --help' for the options of a command.",
     )
     parser.add_argument("--version", action="version", version=f"cxrvae {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    data_help = ("chest X-ray images: an .npz (any common layout: one image array, several "
-                 "arrays with labels, or MedMNIST's train/val/test) or an .npy array")
-    p = sub.add_parser("train", help="load the data and train one VAE per latent size",
-                       description="Load DATA, draw the exploration figures, split 80/20 and "
-                                   "train one convolutional VAE per latent size.")
+    data_help = (
+        "chest X-ray images: an .npz (any common layout: one image array, several "
+        "arrays with labels, or MedMNIST's train/val/test) or an .npy array"
+    )
+    p = sub.add_parser(
+        "train",
+        help="load the data and train one VAE per latent size",
+        description="Load DATA, draw the exploration figures, split 80/20 and "
+        "train one convolutional VAE per latent size.",
+    )
     p.add_argument("data", type=Path, metavar="DATA", help=data_help)
     _run_options(p)
     _data_options(p)
     _train_options(p)
     _common(p)
 
-    p = sub.add_parser("run", help="the whole study: train, analyse every model, write the report",
-                       description="Everything 'train' does, then for every model the latent "
-                                   "analysis (reconstructions, K-means, PCA, t-SNE, "
-                                   "interpolations) and DIR/report.html.")
+    p = sub.add_parser(
+        "run",
+        help="the whole study: train, analyse every model, write the report",
+        description="Everything 'train' does, then for every model the latent "
+        "analysis (reconstructions, K-means, PCA, t-SNE, "
+        "interpolations) and DIR/report.html.",
+    )
     p.add_argument("data", type=Path, metavar="DATA", help=data_help)
     _run_options(p)
     _data_options(p)
@@ -140,16 +208,21 @@ def build_parser() -> argparse.ArgumentParser:
     _analysis_options(p)
     _common(p)
 
-    p = sub.add_parser("analyze", help="re-run the latent analysis of a trained run, and its "
-                                       "report", description="Analyse the trained models in "
-                                       "DIR again (no training) and rebuild DIR/report.html.")
+    p = sub.add_parser(
+        "analyze",
+        help="re-run the latent analysis of a trained run, and its report",
+        description="Analyse the trained models in "
+        "DIR again (no training) and rebuild DIR/report.html.",
+    )
     p.add_argument("dir", type=Path, metavar="DIR", help="run folder written by train or run")
     _analysis_options(p, keep_saved=True)
     _common(p)
 
-    p = sub.add_parser("report", help="rebuild the report of a run from its files",
-                       description="Rebuild DIR/report.html from the JSON files and figures "
-                                   "in DIR.")
+    p = sub.add_parser(
+        "report",
+        help="rebuild the report of a run from its files",
+        description="Rebuild DIR/report.html from the JSON files and figures in DIR.",
+    )
     p.add_argument("dir", type=Path, metavar="DIR", help="run folder")
     _common(p)
     return parser
@@ -158,14 +231,23 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     """The RunConfig that the parsed options describe."""
     d = RunConfig()
-    train = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
-             "beta": args.beta, "max_steps": args.max_steps, "device": args.device}
+    train = {
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "beta": args.beta,
+        "max_steps": args.max_steps,
+        "device": args.device,
+    }
     analysis = _analysis_overrides(args) if hasattr(args, "clusters") else {}
     return d.replace(
         seed=args.seed,
         data={"image_size": args.image_size, "normalize": args.normalize},
-        model={"latent_dims": tuple(args.latent_dims), "widths": tuple(args.widths),
-               "batchnorm": not args.no_batchnorm},
+        model={
+            "latent_dims": tuple(args.latent_dims),
+            "widths": tuple(args.widths),
+            "batchnorm": not args.no_batchnorm,
+        },
         train=train,
         analysis=analysis,
     )
@@ -179,20 +261,39 @@ def _progress_factory():
         if tty:
             from tqdm import tqdm
 
-            bar = tqdm(total=total, initial=done, desc=f"latent {latent_dim:>3}", unit="epoch",
-                       dynamic_ncols=True)
+            bar = tqdm(
+                total=total,
+                initial=done,
+                desc=f"latent {latent_dim:>3}",
+                unit="epoch",
+                dynamic_ncols=True,
+            )
 
             def report(row):
                 bar.update(1)
-                bar.set_postfix(train=f"{row['train_loss']:.1f}", test=f"{row['test_loss']:.1f}",
-                                bce=f"{row['test_bce']:.1f}", kl=f"{row['test_kl']:.1f}")
+                bar.set_postfix(
+                    train=f"{row['train_loss']:.1f}",
+                    test=f"{row['test_loss']:.1f}",
+                    bce=f"{row['test_bce']:.1f}",
+                    kl=f"{row['test_kl']:.1f}",
+                )
                 if row["epoch"] == total:
                     bar.close()
         else:
+
             def report(row):
-                log.info("latent %d epoch %d/%d: train %.2f test %.2f (bce %.2f, kl %.2f) "
-                         "%.1fs", latent_dim, row["epoch"], total, row["train_loss"],
-                         row["test_loss"], row["test_bce"], row["test_kl"], row["seconds"])
+                log.info(
+                    "latent %d epoch %d/%d: train %.2f test %.2f (bce %.2f, kl %.2f) %.1fs",
+                    latent_dim,
+                    row["epoch"],
+                    total,
+                    row["train_loss"],
+                    row["test_loss"],
+                    row["test_bce"],
+                    row["test_kl"],
+                    row["seconds"],
+                )
+
         return report
 
     return start
@@ -203,11 +304,24 @@ def _cmd_train(args) -> int:
 
     cfg = config_from_args(args)
     out = args.out or Path("runs") / args.data.stem
-    metrics = train_study(args.data, cfg, out, resume=args.resume, overwrite=args.overwrite,
-                          progress=_progress_factory())
+    metrics = train_study(
+        args.data,
+        cfg,
+        out,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        progress=_progress_factory(),
+    )
     for k, m in metrics["models"].items():
-        log.info("latent %s: test loss %.2f = BCE %.2f + KL %.2f nats/image (%d epochs, %.0f s)",
-                 k, m["test_loss"], m["test_bce"], m["test_kl"], m["epochs"], m["train_seconds"])
+        log.info(
+            "latent %s: test loss %.2f = BCE %.2f + KL %.2f nats/image (%d epochs, %.0f s)",
+            k,
+            m["test_loss"],
+            m["test_bce"],
+            m["test_kl"],
+            m["epochs"],
+            m["train_seconds"],
+        )
     log.info("wrote %s", out)
     return 0
 
@@ -240,8 +354,7 @@ def _cmd_report(args) -> int:
     return 0
 
 
-COMMANDS = {"train": _cmd_train, "run": _cmd_run, "analyze": _cmd_analyze,
-            "report": _cmd_report}
+COMMANDS = {"train": _cmd_train, "run": _cmd_run, "analyze": _cmd_analyze, "report": _cmd_report}
 
 
 def main(argv=None) -> int:
@@ -251,8 +364,12 @@ def main(argv=None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
-                        format="%(message)s", stream=sys.stderr, force=True)
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="%(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
     try:
         return COMMANDS[args.command](args)
     except (DataError, ConfigError, RunFolderError) as e:
@@ -267,6 +384,9 @@ def main(argv=None) -> int:
         return 1
     except KeyboardInterrupt:
         out = getattr(args, "out", None) or "the run folder"
-        print(f"\ncxrvae: interrupted; the last completed epoch is saved. Continue with the same "
-              f"command plus --resume (run folder: {out})", file=sys.stderr)
+        print(
+            f"\ncxrvae: interrupted; the last completed epoch is saved. Continue with the same "
+            f"command plus --resume (run folder: {out})",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED

@@ -27,12 +27,18 @@ class DataConfig:
     test_fraction: float = 0.2
 
     def __post_init__(self):
-        _check(self.image_size in IMAGE_SIZES,
-               f"image_size must be one of {IMAGE_SIZES}, got {self.image_size}")
-        _check(self.normalize in NORMALIZE,
-               f"normalize must be one of {NORMALIZE}, got {self.normalize!r}")
-        _check(0.0 < self.test_fraction < 1.0,
-               f"test_fraction must be in (0, 1), got {self.test_fraction}")
+        _check(
+            self.image_size in IMAGE_SIZES,
+            f"image_size must be one of {IMAGE_SIZES}, got {self.image_size}",
+        )
+        _check(
+            self.normalize in NORMALIZE,
+            f"normalize must be one of {NORMALIZE}, got {self.normalize!r}",
+        )
+        _check(
+            0.0 < self.test_fraction < 1.0,
+            f"test_fraction must be in (0, 1), got {self.test_fraction}",
+        )
 
 
 @dataclass(frozen=True)
@@ -46,12 +52,18 @@ class ModelConfig:
     def __post_init__(self):
         object.__setattr__(self, "latent_dims", tuple(int(d) for d in self.latent_dims))
         object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
-        _check(len(self.latent_dims) > 0 and all(d >= 1 for d in self.latent_dims),
-               f"latent_dims must be positive integers, got {self.latent_dims}")
-        _check(len(set(self.latent_dims)) == len(self.latent_dims),
-               f"latent_dims must not repeat, got {self.latent_dims}")
-        _check(len(self.widths) >= 1 and all(w >= 1 for w in self.widths),
-               f"widths must be positive integers, got {self.widths}")
+        _check(
+            len(self.latent_dims) > 0 and all(d >= 1 for d in self.latent_dims),
+            f"latent_dims must be positive integers, got {self.latent_dims}",
+        )
+        _check(
+            len(set(self.latent_dims)) == len(self.latent_dims),
+            f"latent_dims must not repeat, got {self.latent_dims}",
+        )
+        _check(
+            len(self.widths) >= 1 and all(w >= 1 for w in self.widths),
+            f"widths must be positive integers, got {self.widths}",
+        )
 
 
 @dataclass(frozen=True)
@@ -70,8 +82,10 @@ class TrainConfig:
         _check(self.batch_size >= 2, f"batch_size must be >= 2, got {self.batch_size}")
         _check(self.lr > 0, f"lr must be > 0, got {self.lr}")
         _check(self.beta >= 0, f"beta must be >= 0, got {self.beta}")
-        _check(self.max_steps is None or self.max_steps >= 1,
-               f"max_steps must be >= 1, got {self.max_steps}")
+        _check(
+            self.max_steps is None or self.max_steps >= 1,
+            f"max_steps must be >= 1, got {self.max_steps}",
+        )
 
 
 @dataclass(frozen=True)
@@ -89,10 +103,14 @@ class AnalysisConfig:
     def __post_init__(self):
         object.__setattr__(self, "k_range", tuple(int(k) for k in self.k_range))
         _check(self.n_samples >= 10, f"n_samples must be >= 10, got {self.n_samples}")
-        _check(self.clusters is None or self.clusters >= 2,
-               f"clusters must be >= 2, got {self.clusters}")
-        _check(2 <= self.k_range[0] <= self.k_range[1],
-               f"k_range must satisfy 2 <= low <= high, got {self.k_range}")
+        _check(
+            self.clusters is None or self.clusters >= 2,
+            f"clusters must be >= 2, got {self.clusters}",
+        )
+        _check(
+            2 <= self.k_range[0] <= self.k_range[1],
+            f"k_range must satisfy 2 <= low <= high, got {self.k_range}",
+        )
         _check(self.perplexity > 0, f"perplexity must be > 0, got {self.perplexity}")
         _check(self.n_between >= 1, f"n_between must be >= 1, got {self.n_between}")
 
@@ -114,8 +132,12 @@ class RunConfig:
     @classmethod
     def from_dict(cls, d: dict) -> RunConfig:
         """Rebuild from :meth:`to_dict` output; unknown keys are an error."""
-        parts = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig,
-                 "analysis": AnalysisConfig}
+        parts = {
+            "data": DataConfig,
+            "model": ModelConfig,
+            "train": TrainConfig,
+            "analysis": AnalysisConfig,
+        }
         kwargs = {}
         for key, value in d.items():
             if key in parts:

@@ -140,8 +140,10 @@ def _open_npz(path: Path) -> dict[str, np.ndarray]:
         raise
     except ValueError as e:
         if "allow_pickle" in str(e) or "Object arrays" in str(e):
-            raise DataError(f"{path}: holds pickled Python objects, which cxrvae never loads; "
-                            "save the arrays with plain numeric or string dtypes") from None
+            raise DataError(
+                f"{path}: holds pickled Python objects, which cxrvae never loads; "
+                "save the arrays with plain numeric or string dtypes"
+            ) from None
         raise DataError(f"{path}: cannot read: {e}") from None
     except (OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
         raise DataError(f"{path}: truncated or corrupt npz ({type(e).__name__}: {e})") from None
@@ -180,16 +182,21 @@ def _pick_arrays(path: Path, arrays: dict[str, np.ndarray], notes: list[str]):
             if one is not None:
                 per_image["labels"] = one
             else:
-                notes.append(f"labels of shape {labels.shape[1:]} per image (multi-label) "
-                             "are not used as classes")
-        notes.append("pooled MedMNIST splits " + ", ".join(
-            f"{s} ({len(p)})" for s, p in zip(medmnist, parts)))
+                notes.append(
+                    f"labels of shape {labels.shape[1:]} per image (multi-label) "
+                    "are not used as classes"
+                )
+        notes.append(
+            "pooled MedMNIST splits "
+            + ", ".join(f"{s} ({len(p)})" for s, p in zip(medmnist, parts))
+        )
         return images, per_image, split, label_names
 
     candidates = {k: a for k, a in arrays.items() if _is_numeric(a) and a.ndim >= 2}
     if not candidates:
-        raise DataError(f"{path}: no numeric array with at least 2 dimensions "
-                        f"(arrays: {_describe(arrays)})")
+        raise DataError(
+            f"{path}: no numeric array with at least 2 dimensions (arrays: {_describe(arrays)})"
+        )
     key = max(candidates, key=lambda k: (candidates[k].size, k == "images"))
     images = candidates[key]
     if len(arrays) > 1:
@@ -222,26 +229,33 @@ def _channels_to_gray(path: Path, images: np.ndarray, notes: list[str]) -> np.nd
         if side * side == shape[1] and side >= MIN_IMAGE_SIZE:
             notes.append(f"rows of {shape[1]} values reshaped to {side}x{side} images")
             return images.reshape(len(images), side, side)
-        raise DataError(f"{path}: a 2-D array of shape {shape} is neither a stack of images "
-                        "nor rows of flattened square images")
+        raise DataError(
+            f"{path}: a 2-D array of shape {shape} is neither a stack of images "
+            "nor rows of flattened square images"
+        )
     if images.ndim == 3:
         return images
     if images.ndim != 4:
-        raise DataError(f"{path}: image array of shape {shape} has {images.ndim} dimensions; "
-                        "expected (N,H,W), (N,H,W,C) or (N,C,H,W)")
+        raise DataError(
+            f"{path}: image array of shape {shape} has {images.ndim} dimensions; "
+            "expected (N,H,W), (N,H,W,C) or (N,C,H,W)"
+        )
     if shape[-1] in (1, 3, 4) and shape[1] not in (1, 3, 4):
         channels_last = True
     elif shape[1] in (1, 3, 4):
         channels_last = False
     else:
-        raise DataError(f"{path}: image array of shape {shape} has no channel axis of size "
-                        "1, 3 or 4")
+        raise DataError(
+            f"{path}: image array of shape {shape} has no channel axis of size 1, 3 or 4"
+        )
     c = shape[-1] if channels_last else shape[1]
     if c == 1:
         return images[..., 0] if channels_last else images[:, 0]
     notes.append(f"{'RGBA' if c == 4 else 'RGB'} converted to grayscale (BT.601 luminance)")
-    out = np.empty((shape[0], *(shape[1:3] if channels_last else shape[2:4])),
-                   dtype=_storage_dtype(images.dtype))
+    out = np.empty(
+        (shape[0], *(shape[1:3] if channels_last else shape[2:4])),
+        dtype=_storage_dtype(images.dtype),
+    )
     for i in range(len(images)):  # one image at a time: no float copy of the set
         rgb = images[i, ..., :3] if channels_last else np.moveaxis(images[i, :3], 0, -1)
         out[i] = _cast(rgb.astype(np.float64) @ LUMA, out.dtype)
@@ -268,8 +282,11 @@ def _resize(images: np.ndarray, size: int, notes: list[str]) -> np.ndarray:
     if (h, w) == (size, size):
         return images if images.dtype == dtype else images.astype(dtype)
     how = "down" if h * w > size * size else "up"
-    notes.append(f"resized {h}x{w} -> {size}x{size} (antialiased bicubic, {how}sampling"
-                 + (", aspect ratio not kept" if h != w else "") + ")")
+    notes.append(
+        f"resized {h}x{w} -> {size}x{size} (antialiased bicubic, {how}sampling"
+        + (", aspect ratio not kept" if h != w else "")
+        + ")"
+    )
     out = np.empty((len(images), size, size), dtype=dtype)
     for i in range(len(images)):
         # PIL's "F" mode resizes in float32; its filters widen when shrinking (antialiasing).
@@ -283,8 +300,14 @@ def _labels_from(path: Path, per_image: dict, label_names, notes: list[str]):
     ids = next((per_image.pop(k).astype(str) for k in ID_KEYS if k in per_image), None)
     key = next((k for k in LABEL_KEYS if k in per_image), None)
     if key is None:  # otherwise the first integer or text array with few distinct values
-        key = next((k for k, a in per_image.items() if a.dtype.kind in "biuUS"
-                    and len(np.unique(a)) <= MAX_CLASSES), None)
+        key = next(
+            (
+                k
+                for k, a in per_image.items()
+                if a.dtype.kind in "biuUS" and len(np.unique(a)) <= MAX_CLASSES
+            ),
+            None,
+        )
     if key is None:
         return None, None, ids, per_image
     raw = per_image.pop(key)
@@ -328,8 +351,10 @@ def _normalization(images: np.ndarray, mode: str, path: Path):
     hi = np.array([im.max() for im in images], dtype=np.float64)
     if mode == "global":
         if hi.max() == lo.min():
-            raise DataError(f"{path}: every pixel of every image equals {lo.min():g}; "
-                            "min-max normalisation needs at least two values")
+            raise DataError(
+                f"{path}: every pixel of every image equals {lo.min():g}; "
+                "min-max normalisation needs at least two values"
+            )
         return np.full(n, lo.min()), np.full(n, 1.0 / (hi.max() - lo.min()))
     span = hi - lo
     # A constant image has nothing to stretch: it maps to 0 (counted in the summary).
@@ -371,33 +396,49 @@ def load_npz(path, image_size: int = 64, normalize: str = "global") -> XrayData:
         raise DataError(f"{path}: images have dtype {images.dtype}; expected numbers")
     images = _channels_to_gray(path, images, notes)
     if min(images.shape[1:]) < MIN_IMAGE_SIZE:
-        raise DataError(f"{path}: images of {images.shape[1]}x{images.shape[2]} px are smaller "
-                        f"than the minimum {MIN_IMAGE_SIZE} px")
+        raise DataError(
+            f"{path}: images of {images.shape[1]}x{images.shape[2]} px are smaller "
+            f"than the minimum {MIN_IMAGE_SIZE} px"
+        )
     if images.dtype.kind == "f":
         bad = np.array([not np.isfinite(im).all() for im in images])
         if bad.any():
-            raise DataError(f"{path}: {int(bad.sum())} of {len(images)} images contain NaN or "
-                            "infinite values")
+            raise DataError(
+                f"{path}: {int(bad.sum())} of {len(images)} images contain NaN or infinite values"
+            )
     images = _resize(images, image_size, notes)
     offset, scale = _normalization(images, normalize, path)
     labels, names, ids, extras = _labels_from(path, per_image, label_names, notes)
     data = XrayData(
-        images=images, offset=offset, scale=scale, source=path.name, labels=labels,
-        label_names=names, ids=ids, groups=patient_groups(ids), extras=extras,
-        source_split=source_split, native_shape=tuple(native_shape), source_dtype=source_dtype,
-        normalize=normalize, notes=notes,
+        images=images,
+        offset=offset,
+        scale=scale,
+        source=path.name,
+        labels=labels,
+        label_names=names,
+        ids=ids,
+        groups=patient_groups(ids),
+        extras=extras,
+        source_split=source_split,
+        native_shape=tuple(native_shape),
+        source_dtype=source_dtype,
+        normalize=normalize,
+        notes=notes,
     )
     if data.groups is not None:
-        notes.append(f"{len(np.unique(data.groups))} patients recognised in the ids; each "
-                     "patient's images stay on one side of the split")
+        notes.append(
+            f"{len(np.unique(data.groups))} patients recognised in the ids; each "
+            "patient's images stay on one side of the split"
+        )
     return data
 
 
 # --------------------------------------------------------------------------- split
 
 
-def split_indices(n: int, labels=None, groups=None, seed: int = 0,
-                  test_fraction: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
+def split_indices(
+    n: int, labels=None, groups=None, seed: int = 0, test_fraction: float = 0.2
+) -> tuple[np.ndarray, np.ndarray]:
     """Seeded train/test split, stratified by ``labels`` and grouped by ``groups`` when given.
 
     Returns
@@ -454,8 +495,14 @@ class ImageStats:
     n_components: int
 
 
-def image_stats(data: XrayData, seed: int = 0, bins: int = 64, chunk: int = 512,
-                n_components: int = 20, max_fit: int = 2000) -> ImageStats:
+def image_stats(
+    data: XrayData,
+    seed: int = 0,
+    bins: int = 64,
+    chunk: int = 512,
+    n_components: int = 20,
+    max_fit: int = 2000,
+) -> ImageStats:
     """Describe how the images differ, streaming over chunks of normalised images."""
     from sklearn.decomposition import PCA
 
@@ -469,8 +516,8 @@ def image_stats(data: XrayData, seed: int = 0, bins: int = 64, chunk: int = 512,
         s1 += x.sum(0)
         s2 += (x.astype(np.float64) ** 2).sum(0)
         counts += np.histogram(x, bins=edges)[0]
-        brightness[start:start + len(x)] = x.mean((1, 2))
-        contrast[start:start + len(x)] = x.std((1, 2))
+        brightness[start : start + len(x)] = x.mean((1, 2))
+        contrast[start : start + len(x)] = x.std((1, 2))
     mean = s1 / n
     std = np.sqrt(np.maximum(s2 / n - mean**2, 0.0))
 
@@ -480,9 +527,17 @@ def image_stats(data: XrayData, seed: int = 0, bins: int = 64, chunk: int = 512,
     atyp = np.empty(n)
     for start in range(0, n, chunk):
         x = data.normalized(np.arange(start, min(n, start + chunk))).reshape(-1, h * w)
-        atyp[start:start + len(x)] = np.linalg.norm(pca.transform(x), axis=1)
-    return ImageStats(mean.astype(np.float32), std.astype(np.float32), edges, counts,
-                      brightness, contrast, atyp, k)
+        atyp[start : start + len(x)] = np.linalg.norm(pca.transform(x), axis=1)
+    return ImageStats(
+        mean.astype(np.float32),
+        std.astype(np.float32),
+        edges,
+        counts,
+        brightness,
+        contrast,
+        atyp,
+        k,
+    )
 
 
 # --------------------------------------------------------------------------- synthetic
@@ -512,7 +567,10 @@ def synthetic_xrays(n: int = 64, size: int = 32, seed: int = 0, n_classes: int =
         if labels[i] >= 1:
             cx, cy = 0.3 + 0.4 * rng.integers(2), rng.uniform(0.35, 0.65)
             d2 = (xx - cx) ** 2 + (yy - cy) ** 2
-            blob = np.exp(-d2 / 0.006) if labels[i] == 1 else np.exp(-(np.sqrt(d2) - 0.1) ** 2 / 0.0008)
+            if labels[i] == 1:
+                blob = np.exp(-d2 / 0.006)
+            else:
+                blob = np.exp(-((np.sqrt(d2) - 0.1) ** 2) / 0.0008)
             body = body + 0.5 * blob
         img = body + rng.normal(0, 0.04, (size, size))
         images[i] = np.clip(img * 255, 0, 255).astype(np.uint8)

@@ -16,8 +16,16 @@ from matplotlib.figure import Figure  # noqa: E402
 
 # Fixed categorical colours (tab10 order) so cluster k has the same colour in every figure.
 COLORS = [
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
 ]
 
 
@@ -49,8 +57,7 @@ def plot_image_grid(images, titles=None, ncols: int = 8, title: str = "") -> Fig
     """Images (N, H, W) in a grid, with optional per-image titles (N,)."""
     n = len(images)
     nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.5 * ncols, 1.6 * nrows + 0.4),
-                             squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.5 * ncols, 1.6 * nrows + 0.4), squeeze=False)
     for i, ax in enumerate(axes.flat):
         if i < n:
             _show(ax, images[i], None if titles is None else titles[i])
@@ -94,12 +101,20 @@ def plot_brightness_contrast(brightness, contrast, labels=None, label_names=None
     groups = [(None, np.ones(len(brightness), bool))]
     if labels is not None:
         groups = [(name, labels == k) for k, name in enumerate(label_names)]
-    for values, ax, name in ((brightness, axes[0], "brightness (image mean)"),
-                             (contrast, axes[1], "contrast (image std)")):
+    for values, ax, name in (
+        (brightness, axes[0], "brightness (image mean)"),
+        (contrast, axes[1], "contrast (image std)"),
+    ):
         bins = np.linspace(values.min(), values.max() + 1e-9, 40)
         for k, (gname, mask) in enumerate(groups):
-            ax.hist(values[mask], bins=bins, alpha=0.55, color=color(k), density=True,
-                    label=f"{gname} (n={mask.sum()})" if gname is not None else None)
+            ax.hist(
+                values[mask],
+                bins=bins,
+                alpha=0.55,
+                color=color(k),
+                density=True,
+                label=f"{gname} (n={mask.sum()})" if gname is not None else None,
+            )
         ax.set_xlabel(name)
         ax.set_ylabel("density")
         if labels is not None:
@@ -137,8 +152,11 @@ def plot_history(history: dict, title: str = "") -> Figure:
     """
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     epoch = np.asarray(history["epoch"])
-    for ax, key, name in zip(axes, ("loss", "bce", "kl"),
-                             ("Total loss (BCE + KL)", "Reconstruction (BCE)", "KL divergence")):
+    for ax, key, name in zip(
+        axes,
+        ("loss", "bce", "kl"),
+        ("Total loss (BCE + KL)", "Reconstruction (BCE)", "KL divergence"),
+    ):
         ax.plot(epoch, history[f"train_{key}"], label="train", color="#1f77b4")
         ax.plot(epoch, history[f"test_{key}"], label="test", color="#d62728")
         ax.set_title(name)
@@ -155,7 +173,7 @@ def _zoom(ax, *curves):
     """Clip the y-range to the later epochs so the first epochs' large losses do not hide them."""
     curves = [np.asarray(c, dtype=float) for c in curves]
     if min(len(c) for c in curves) >= 8:
-        tail = np.concatenate([c[len(c) // 8:] for c in curves])
+        tail = np.concatenate([c[len(c) // 8 :] for c in curves])
         lo, hi = tail.min(), tail.max()
         pad = 0.1 * (hi - lo) + 1e-9
         ax.set_ylim(lo - pad, hi + 4 * pad)
@@ -164,8 +182,11 @@ def _zoom(ax, *curves):
 def plot_history_comparison(histories: dict) -> Figure:
     """Test curves of every model: ``histories`` maps latent size -> history dict."""
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    for ax, key, name in zip(axes, ("loss", "bce", "kl"),
-                             ("Test loss (BCE + KL)", "Test reconstruction (BCE)", "Test KL")):
+    for ax, key, name in zip(
+        axes,
+        ("loss", "bce", "kl"),
+        ("Test loss (BCE + KL)", "Test reconstruction (BCE)", "Test KL"),
+    ):
         allv = []
         for i, (k, h) in enumerate(histories.items()):
             ax.plot(h["epoch"], h[f"test_{key}"], label=f"latent {k}", color=color(i))
@@ -190,8 +211,7 @@ def plot_reconstructions(originals, reconstructions: dict, title: str = "") -> F
     """
     rows = [("original", originals), *reconstructions.items()]
     n = len(originals)
-    fig, axes = plt.subplots(len(rows), n, figsize=(1.3 * n, 1.35 * len(rows) + 0.5),
-                             squeeze=False)
+    fig, axes = plt.subplots(len(rows), n, figsize=(1.3 * n, 1.35 * len(rows) + 0.5), squeeze=False)
     for r, (name, imgs) in enumerate(rows):
         for i in range(n):
             _show(axes[r, i], imgs[i])
@@ -206,8 +226,16 @@ def plot_silhouette(scores: dict, chosen: int, title: str = "") -> Figure:
     fig, ax = plt.subplots(figsize=(5, 3.4))
     ks = sorted(scores)
     ax.plot(ks, [scores[k] for k in ks], "o-", color="#1f77b4")
-    ax.plot([chosen], [scores[chosen]], "o", ms=12, mfc="none", mec="#d62728", mew=2,
-            label=f"chosen K = {chosen}")
+    ax.plot(
+        [chosen],
+        [scores[chosen]],
+        "o",
+        ms=12,
+        mfc="none",
+        mec="#d62728",
+        mew=2,
+        label=f"chosen K = {chosen}",
+    )
     ax.set_xlabel("number of clusters K")
     ax.set_ylabel("silhouette score")
     ax.set_xticks(ks)
@@ -221,8 +249,9 @@ def plot_cluster_gallery(galleries: list, sizes, title: str = "") -> Figure:
     """One row per cluster: ``galleries[c]`` is (m, H, W), ``sizes[c]`` the cluster's size."""
     ncols = max(len(g) for g in galleries)
     nrows = len(galleries)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.25 * ncols + 1.2, 1.3 * nrows + 0.6),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(1.25 * ncols + 1.2, 1.3 * nrows + 0.6), squeeze=False
+    )
     for c, imgs in enumerate(galleries):
         for i in range(ncols):
             if i < len(imgs):
@@ -238,8 +267,9 @@ def plot_cluster_gallery(galleries: list, sizes, title: str = "") -> Figure:
     return fig
 
 
-def plot_latent_scatter(coords, categories, names, title: str, xlabel: str, ylabel: str,
-                        ax=None) -> Figure:
+def plot_latent_scatter(
+    coords, categories, names, title: str, xlabel: str, ylabel: str, ax=None
+) -> Figure:
     """2-D map (n, 2) coloured by integer categories (n,) named by ``names``."""
     if ax is None:
         fig, ax = plt.subplots(figsize=(5.6, 4.8))
@@ -247,8 +277,15 @@ def plot_latent_scatter(coords, categories, names, title: str, xlabel: str, ylab
         fig = ax.figure
     for k, name in enumerate(names):
         m = categories == k
-        ax.scatter(coords[m, 0], coords[m, 1], s=7, alpha=0.75, color=color(k),
-                   label=f"{name} (n={m.sum()})", linewidths=0)
+        ax.scatter(
+            coords[m, 0],
+            coords[m, 1],
+            s=7,
+            alpha=0.75,
+            color=color(k),
+            label=f"{name} (n={m.sum()})",
+            linewidths=0,
+        )
     ax.set_title(title, fontsize=10)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -256,8 +293,15 @@ def plot_latent_scatter(coords, categories, names, title: str, xlabel: str, ylab
     return fig
 
 
-def plot_interpolation(t, images, originals, reconstructions, title: str,
-                       end_labels=("lowest", "highest"), features: dict | None = None) -> Figure:
+def plot_interpolation(
+    t,
+    images,
+    originals,
+    reconstructions,
+    title: str,
+    end_labels=("lowest", "highest"),
+    features: dict | None = None,
+) -> Figure:
     """An interpolation path and its two endpoint images.
 
     Parameters
@@ -271,10 +315,12 @@ def plot_interpolation(t, images, originals, reconstructions, title: str,
     rows = 3 if features else 2
     fig = plt.figure(figsize=(1.35 * n, 1.5 * 2 + (2.3 if features else 0) + 0.7))
     grid = fig.add_gridspec(rows, n, height_ratios=[1, 1, 1.6][:rows])
-    slots = {0: (originals[0], f"original\n({end_labels[0]})"),
-             1: (reconstructions[0], "its\nreconstruction"),
-             n - 2: (reconstructions[1], "its\nreconstruction"),
-             n - 1: (originals[1], f"original\n({end_labels[1]})")}
+    slots = {
+        0: (originals[0], f"original\n({end_labels[0]})"),
+        1: (reconstructions[0], "its\nreconstruction"),
+        n - 2: (reconstructions[1], "its\nreconstruction"),
+        n - 1: (originals[1], f"original\n({end_labels[1]})"),
+    }
     for i in range(n):
         ax = fig.add_subplot(grid[0, i])
         if i in slots:
@@ -296,15 +342,13 @@ def plot_interpolation(t, images, originals, reconstructions, title: str,
         ax.set_ylabel("change from t = 0\n(% of mean level)")
         ax.set_xticks(t)
         ax.set_xticklabels([f"{v:.3f}" for v in t], fontsize=7)
-        ax.legend(fontsize=7, ncol=len(features), loc="upper center",
-                  bbox_to_anchor=(0.5, -0.28))
+        ax.legend(fontsize=7, ncol=len(features), loc="upper center", bbox_to_anchor=(0.5, -0.28))
     fig.suptitle(title)
     fig.tight_layout()
     return fig
 
 
-def plot_maps(pca_coords, tsne_coords, categories, names, title: str,
-              pca_variance=None) -> Figure:
+def plot_maps(pca_coords, tsne_coords, categories, names, title: str, pca_variance=None) -> Figure:
     """PCA (left) and t-SNE (right) maps (n, 2) side by side, coloured by the same categories.
 
     ``pca_variance`` (>= 2,) puts each component's explained-variance ratio in its axis label.
@@ -314,10 +358,18 @@ def plot_maps(pca_coords, tsne_coords, categories, names, title: str,
         xl, yl = (f"PC{i + 1} ({100 * pca_variance[i]:.1f}% of variance)" for i in range(2))
     else:
         xl, yl = "PC1", "PC2"
-    plot_latent_scatter(pca_coords, categories, names, "PCA of the latent means", xl, yl,
-                        ax=axes[0])
-    plot_latent_scatter(tsne_coords, categories, names, "t-SNE of the latent means",
-                        "t-SNE 1", "t-SNE 2", ax=axes[1])
+    plot_latent_scatter(
+        pca_coords, categories, names, "PCA of the latent means", xl, yl, ax=axes[0]
+    )
+    plot_latent_scatter(
+        tsne_coords,
+        categories,
+        names,
+        "t-SNE of the latent means",
+        "t-SNE 1",
+        "t-SNE 2",
+        ax=axes[1],
+    )
     fig.suptitle(title)
     fig.tight_layout()
     return fig

@@ -32,7 +32,7 @@ def encode(model: ConvVAE, data: XrayData, idx) -> tuple[np.ndarray, np.ndarray]
     idx = np.asarray(idx)
     mus, logvars = [], []
     for start in range(0, len(idx), ENCODE_BATCH):
-        x = torch.from_numpy(data.normalized(idx[start:start + ENCODE_BATCH])).unsqueeze(1)
+        x = torch.from_numpy(data.normalized(idx[start : start + ENCODE_BATCH])).unsqueeze(1)
         x = x.to(_device(model)).contiguous(memory_format=torch.channels_last)
         mu, logvar = model.encode(x)
         mus.append(mu.float().cpu().numpy())
@@ -42,12 +42,13 @@ def encode(model: ConvVAE, data: XrayData, idx) -> tuple[np.ndarray, np.ndarray]
 
 @torch.inference_mode()
 def decode(model: ConvVAE, z: np.ndarray) -> np.ndarray:
-    """Images (n, H, W) float32 in [0, 1]: the sigmoid of the decoder's logits for codes z (n, D)."""
+    """Images (n, H, W) float32 in [0, 1]: sigmoid of the decoder's logits for codes z (n, D)."""
     model.eval()
     out = []
     for start in range(0, len(z), ENCODE_BATCH):
-        zt = torch.as_tensor(z[start:start + ENCODE_BATCH], dtype=torch.float32,
-                             device=_device(model))
+        zt = torch.as_tensor(
+            z[start : start + ENCODE_BATCH], dtype=torch.float32, device=_device(model)
+        )
         out.append(torch.sigmoid(model.decode(zt).float())[:, 0].cpu().numpy())
     return np.concatenate(out)
 
@@ -81,8 +82,9 @@ def kmeans(z: np.ndarray, n_clusters: int, seed: int, n_init: int = 10) -> np.nd
     return rank[raw]
 
 
-def silhouette_curve(z: np.ndarray, k_range: tuple[int, int], seed: int,
-                     n_init: int = 10) -> dict[int, float]:
+def silhouette_curve(
+    z: np.ndarray, k_range: tuple[int, int], seed: int, n_init: int = 10
+) -> dict[int, float]:
     """Silhouette score of K-means for each K in ``k_range`` (inclusive), K < n."""
     from sklearn.metrics import silhouette_score
 
@@ -110,8 +112,9 @@ def tsne(z: np.ndarray, perplexity: float, seed: int) -> np.ndarray:
     from sklearn.manifold import TSNE
 
     perplexity = float(min(perplexity, max(1.0, (len(z) - 1) / 3)))
-    return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed,
-                max_iter=1000).fit_transform(z)
+    return TSNE(
+        n_components=2, perplexity=perplexity, init="pca", random_state=seed, max_iter=1000
+    ).fit_transform(z)
 
 
 def most_used_dim(mu: np.ndarray, logvar: np.ndarray) -> tuple[int, np.ndarray]:
@@ -151,7 +154,7 @@ def image_features(images: np.ndarray) -> dict[str, np.ndarray]:
     h, w = images.shape[1:]
     gy, gx = np.gradient(images, axis=(1, 2))
     centre = np.zeros((h, w), bool)
-    centre[h // 4: h - h // 4, w // 4: w - w // 4] = True
+    centre[h // 4 : h - h // 4, w // 4 : w - w // 4] = True
     return {
         "brightness": images.mean((1, 2)),
         "contrast": images.std((1, 2)),
@@ -171,8 +174,12 @@ def feature_trends(t: np.ndarray, features: dict[str, np.ndarray]) -> dict[str, 
     for name, values in features.items():
         slope = float(np.polyfit(t, values, 1)[0])
         level = float(np.mean(np.abs(values))) + 1e-12
-        out[name] = {"start": float(values[0]), "end": float(values[-1]), "slope": slope,
-                     "relative_change": slope / level}
+        out[name] = {
+            "start": float(values[0]),
+            "end": float(values[-1]),
+            "slope": slope,
+            "relative_change": slope / level,
+        }
     return out
 
 
@@ -196,8 +203,15 @@ class Interpolation:
     trends: dict = field(default_factory=dict)
 
 
-def interpolate_axis(model: ConvVAE, data: XrayData, sample_idx, axis_values, axis: str,
-                     label: str, n_between: int = 7) -> Interpolation:
+def interpolate_axis(
+    model: ConvVAE,
+    data: XrayData,
+    sample_idx,
+    axis_values,
+    axis: str,
+    label: str,
+    n_between: int = 7,
+) -> Interpolation:
     """Interpolate between the arg-min and arg-max of ``axis_values`` (n,) over the sample.
 
     Both endpoint images are encoded again (posterior means), the path between them is decoded.
@@ -208,6 +222,15 @@ def interpolate_axis(model: ConvVAE, data: XrayData, sample_idx, axis_values, ax
     t, z = interpolate(mu[0], mu[1], n_between)
     images = decode(model, z)
     trends = feature_trends(t, image_features(images))
-    return Interpolation(axis, label, (lo, hi),
-                         (float(axis_values[lo]), float(axis_values[hi])), t, z, images,
-                         data.normalized(ends), images[[0, -1]], trends)
+    return Interpolation(
+        axis,
+        label,
+        (lo, hi),
+        (float(axis_values[lo]), float(axis_values[hi])),
+        t,
+        z,
+        images,
+        data.normalized(ends),
+        images[[0, -1]],
+        trends,
+    )

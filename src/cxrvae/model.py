@@ -44,8 +44,9 @@ class ConvVAE(nn.Module):
         Put ``BatchNorm2d`` between hidden convolutions (never on input, latent or output).
     """
 
-    def __init__(self, image_size: int, latent_dim: int, widths=(32, 64, 128, 256),
-                 batchnorm: bool = True):
+    def __init__(
+        self, image_size: int, latent_dim: int, widths=(32, 64, 128, 256), batchnorm: bool = True
+    ):
         super().__init__()
         widths = tuple(int(w) for w in widths)
         factor = 2 ** len(widths)
@@ -105,8 +106,9 @@ def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp())
 
 
-def vae_loss(x_hat: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
-             beta: float = 1.0) -> dict[str, torch.Tensor]:
+def vae_loss(
+    x_hat: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, beta: float = 1.0
+) -> dict[str, torch.Tensor]:
     """Negative ELBO in nats per image.
 
     Parameters

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from jinja2 import Environment
@@ -44,32 +44,46 @@ def _fmt(x, digits=1) -> str:
 
 def _recon_answer(models: dict) -> str:
     dims = sorted(models, key=int)
-    parts = [f"latent {d}: test BCE {_fmt(models[d]['test_bce'])} and KL "
-             f"{_fmt(models[d]['test_kl'])} nats/image" for d in dims]
+    parts = [
+        f"latent {d}: test BCE {_fmt(models[d]['test_bce'])} and KL "
+        f"{_fmt(models[d]['test_kl'])} nats/image"
+        for d in dims
+    ]
     lo, hi = dims[0], dims[-1]
     gain = models[lo]["test_bce"] - models[hi]["test_bce"]
     extra_kl = models[hi]["test_kl"] - models[lo]["test_kl"]
     text = "Measured on the test set: " + "; ".join(parts) + ". "
     if gain > 0:
-        text += (f"Going from {lo} to {hi} latent dimensions lowers the reconstruction error "
-                 f"by {_fmt(gain)} nats/image while the KL term grows by {_fmt(extra_kl)}: "
-                 "a larger code can carry more information about each image, and the KL term "
-                 "is the price, in nats, of that information. ")
+        text += (
+            f"Going from {lo} to {hi} latent dimensions lowers the reconstruction error "
+            f"by {_fmt(gain)} nats/image while the KL term grows by {_fmt(extra_kl)}: "
+            "a larger code can carry more information about each image, and the KL term "
+            "is the price, in nats, of that information. "
+        )
         if extra_kl > 0 and gain < extra_kl:
-            text += ("The gain in reconstruction is smaller than the added KL, so the larger "
-                     "models buy little detail for their extra code length. ")
+            text += (
+                "The gain in reconstruction is smaller than the added KL, so the larger "
+                "models buy little detail for their extra code length. "
+            )
     else:
-        text += (f"The model with {hi} dimensions does not reconstruct better than the one with "
-                 f"{lo} (difference {_fmt(gain)} nats/image): the extra dimensions carry no "
-                 "extra information at this training length. ")
+        text += (
+            f"The model with {hi} dimensions does not reconstruct better than the one with "
+            f"{lo} (difference {_fmt(gain)} nats/image): the extra dimensions carry no "
+            "extra information at this training length. "
+        )
     act = [(d, models[d].get("analysis", {}).get("active_units")) for d in dims]
     if all(a is not None for _, a in act):
-        text += "Active latent units (variance of the means across images above 0.01): " + \
-            ", ".join(f"{a} of {d}" for d, a in act) + ". "
+        text += (
+            "Active latent units (variance of the means across images above 0.01): "
+            + ", ".join(f"{a} of {d}" for d, a in act)
+            + ". "
+        )
         idle = [d for d, a in act if a < int(d)]
         if idle:
-            text += ("Unused dimensions stay at the prior (their KL is near zero), which is why "
-                     "adding dimensions raises the KL less than proportionally. ")
+            text += (
+                "Unused dimensions stay at the prior (their KL is near zero), which is why "
+                "adding dimensions raises the KL less than proportionally. "
+            )
     return text
 
 
@@ -82,14 +96,17 @@ def _cluster_answer(models: dict, ari: dict, label_names) -> str:
         sil = a.get("silhouette_chosen")
         s = f"Latent {d}: K = {k} (sizes {', '.join(map(str, sizes))})"
         if sil is not None:
-            quality = ("well separated" if sil >= SILHOUETTE_CLEAR else
-                       "weakly separated, cuts through a continuum" if sil < SILHOUETTE_WEAK
-                       else "moderately separated")
+            quality = (
+                "well separated"
+                if sil >= SILHOUETTE_CLEAR
+                else "weakly separated, cuts through a continuum"
+                if sil < SILHOUETTE_WEAK
+                else "moderately separated"
+            )
             s += f", silhouette {sil:.2f} ({quality})"
         feats = a["cluster_features"]
         b = [f["brightness"] for f in feats]
-        s += (f"; mean brightness of the clusters' images ranges from {min(b):.3f} to "
-              f"{max(b):.3f}")
+        s += f"; mean brightness of the clusters' images ranges from {min(b):.3f} to {max(b):.3f}"
         shares = a.get("label_share_per_cluster")
         if shares and label_names:
             name = label_names[-1]
@@ -104,12 +121,18 @@ def _cluster_answer(models: dict, ari: dict, label_names) -> str:
     if ari:
         pairs = ", ".join(f"{p.replace('-', ' vs ')}: {v:.2f}" for p, v in ari.items())
         mean = sum(ari.values()) / len(ari)
-        verdict = ("the models group the same images together" if mean >= ARI_SAME else
-                   "the models group the images differently" if mean < ARI_DIFFERENT else
-                   "the groupings overlap only in part")
-        text += (f" Agreement between the models' clusterings of the same images (adjusted "
-                 f"Rand index; 1 = identical, 0 = chance): {pairs}; on average {mean:.2f}, so "
-                 f"{verdict}.")
+        verdict = (
+            "the models group the same images together"
+            if mean >= ARI_SAME
+            else "the models group the images differently"
+            if mean < ARI_DIFFERENT
+            else "the groupings overlap only in part"
+        )
+        text += (
+            f" Agreement between the models' clusterings of the same images (adjusted "
+            f"Rand index; 1 = identical, 0 = chance): {pairs}; on average {mean:.2f}, so "
+            f"{verdict}."
+        )
     return text
 
 
@@ -121,12 +144,16 @@ def _organisation_answer(models: dict) -> str:
             continue
         kl = sorted(a["kl_per_dim"], reverse=True)
         top = sum(kl[:2]) / max(sum(kl), 1e-12)
-        out.append(f"latent {d}: {a['active_units']} active units, the two most used "
-                   f"dimensions hold {top:.0%} of the KL, PC1 + PC2 explain "
-                   f"{sum(a['pca_explained_variance'][:2]):.0%} of the variance of the means")
-    return ("How each latent space is used: " + "; ".join(out) + ". A space whose variance "
-            "sits in a few directions is organised along a few dominant factors; one that "
-            "spreads it over many dimensions encodes more independent detail.")
+        out.append(
+            f"latent {d}: {a['active_units']} active units, the two most used "
+            f"dimensions hold {top:.0%} of the KL, PC1 + PC2 explain "
+            f"{sum(a['pca_explained_variance'][:2]):.0%} of the variance of the means"
+        )
+    return (
+        "How each latent space is used: " + "; ".join(out) + ". A space whose variance "
+        "sits in a few directions is organised along a few dominant factors; one that "
+        "spreads it over many dimensions encodes more independent detail."
+    )
 
 
 def _maps_answer(models: dict) -> str:
@@ -136,15 +163,20 @@ def _maps_answer(models: dict) -> str:
         if not a:
             continue
         ev = sum(a["pca_explained_variance"][:2])
-        how = ("so the PCA map is a faithful picture of the space" if ev >= PCA_FAITHFUL else
-               "so the PCA map flattens most of the space away and t-SNE's neighbourhoods "
-               "show more of its structure")
+        how = (
+            "so the PCA map is a faithful picture of the space"
+            if ev >= PCA_FAITHFUL
+            else "so the PCA map flattens most of the space away and t-SNE's neighbourhoods "
+            "show more of its structure"
+        )
         out.append(f"latent {d}: PC1 + PC2 explain {ev:.0%}, {how}")
-    return ("PCA is a linear projection that keeps the directions of largest variance and "
-            "global distances; t-SNE keeps local neighbourhoods and distorts distances between "
-            "groups. " + "; ".join(out) + ". In the maps coloured by cluster, clusters that are "
-            "separate in t-SNE but overlap in PCA differ in directions beyond the first two "
-            "components.")
+    return (
+        "PCA is a linear projection that keeps the directions of largest variance and "
+        "global distances; t-SNE keeps local neighbourhoods and distorts distances between "
+        "groups. " + "; ".join(out) + ". In the maps coloured by cluster, clusters that are "
+        "separate in t-SNE but overlap in PCA differ in directions beyond the first two "
+        "components."
+    )
 
 
 def _strongest(trends: dict) -> tuple[str, dict]:
@@ -163,25 +195,37 @@ def _axes_answer(models: dict) -> tuple[str, str, str]:
         for axis, it in a["interpolations"].items():
             name, tr = _strongest(it["trends"])
             by_axis.setdefault(axis if not axis.startswith("z") else "z", []).append(name)
-            lines.append(f"{it['label']}: {FEATURE_WORDS.get(name, name)} changes most "
-                         f"({tr['start']:.3f} at t = 0 to {tr['end']:.3f} at t = 1)")
+            lines.append(
+                f"{it['label']}: {FEATURE_WORDS.get(name, name)} changes most "
+                f"({tr['start']:.3f} at t = 0 to {tr['end']:.3f} at t = 1)"
+            )
         per_axis.append(f"Latent {d}: " + "; ".join(lines) + ".")
         names = {_strongest(it["trends"])[0] for it in a["interpolations"].values()}
-        per_model.append(f"latent {d}: {len(names)} different leading feature"
-                         f"{'s' if len(names) != 1 else ''} across its 5 axes "
-                         f"({', '.join(sorted(FEATURE_WORDS.get(n, n) for n in names))})")
+        per_model.append(
+            f"latent {d}: {len(names)} different leading feature"
+            f"{'s' if len(names) != 1 else ''} across its 5 axes "
+            f"({', '.join(sorted(FEATURE_WORDS.get(n, n) for n in names))})"
+        )
     axes_diff = []
     for axis, names in by_axis.items():
         common = max(set(names), key=names.count)
-        axes_diff.append(f"{axis}: {FEATURE_WORDS.get(common, common)} in "
-                         f"{names.count(common)} of {len(names)} models")
-    a1 = " ".join(per_axis) + (" Features are measured on the decoded images along each "
-                               "path; the figure's bottom panel shows them against t.")
-    a2 = ("Most common leading feature per axis: " + "; ".join(axes_diff) + ". Axes whose "
-          "leading features differ encode different properties of the images.")
-    a3 = ("Between models: " + "; ".join(per_model) + ". A model whose axes all change the "
-          "same feature has a latent space dominated by that factor; more varied leading "
-          "features mean more factors are laid out along separate directions.")
+        axes_diff.append(
+            f"{axis}: {FEATURE_WORDS.get(common, common)} in "
+            f"{names.count(common)} of {len(names)} models"
+        )
+    a1 = " ".join(per_axis) + (
+        " Features are measured on the decoded images along each "
+        "path; the figure's bottom panel shows them against t."
+    )
+    a2 = (
+        "Most common leading feature per axis: " + "; ".join(axes_diff) + ". Axes whose "
+        "leading features differ encode different properties of the images."
+    )
+    a3 = (
+        "Between models: " + "; ".join(per_model) + ". A model whose axes all change the "
+        "same feature has a latent space dominated by that factor; more varied leading "
+        "features mean more factors are laid out along separate directions."
+    )
     return a1, a2, a3
 
 
@@ -189,17 +233,25 @@ def discussion(metrics: dict, label_names=None) -> list[dict]:
     """The study's questions, each answered by a paragraph built from ``metrics``."""
     models = metrics["models"]
     ari = metrics.get("analysis", {}).get("ari", {})
-    items = [("How does reconstruction differ between latent sizes, and why?",
-              _recon_answer(models))]
+    items = [
+        ("How does reconstruction differ between latent sizes, and why?", _recon_answer(models))
+    ]
     if any("analysis" in m for m in models.values()):
         a1, a2, a3 = _axes_answer(models)
         items += [
-            ("Do the clusters show different images, and do the models cluster alike?",
-             _cluster_answer(models, ari, label_names)),
-            ("Is the latent space organised differently between models?",
-             _organisation_answer(models)),
-            ("How do the PCA and t-SNE maps differ, between methods and between models, and "
-             "why?", _maps_answer(models)),
+            (
+                "Do the clusters show different images, and do the models cluster alike?",
+                _cluster_answer(models, ari, label_names),
+            ),
+            (
+                "Is the latent space organised differently between models?",
+                _organisation_answer(models),
+            ),
+            (
+                "How do the PCA and t-SNE maps differ, between methods and between models, and "
+                "why?",
+                _maps_answer(models),
+            ),
             ("What changes along each interpolation axis?", a1),
             ("How do the interpolation axes differ from each other?", a2),
             ("How do the models' interpolation axes differ?", a3),
@@ -211,21 +263,24 @@ def discussion(metrics: dict, label_names=None) -> list[dict]:
 
 CAPTIONS = {
     "reconstructions.png": "Ten test images (top) and their reconstructions decoded from the "
-                           "posterior mean (bottom).",
+    "posterior mean (bottom).",
     "silhouette.png": "Silhouette score of K-means on the latent means for each K; the circled "
-                      "K was used.",
+    "K was used.",
     "clusters.png": "Random members of each K-means cluster; the row label gives the cluster "
-                    "size. Colours match the maps.",
+    "size. Colours match the maps.",
     "maps_clusters.png": "PCA (left) and t-SNE (right) maps of the encoded training images, "
-                         "coloured by K-means cluster.",
+    "coloured by K-means cluster.",
     "maps_labels.png": "The same maps coloured by the dataset's labels.",
     "history.png": "Train and test loss per epoch: total, reconstruction (BCE) and KL.",
 }
 
 
 def _model_figures(fig_dir: Path, names) -> list[dict]:
-    return [{"src": _img(fig_dir / n), "caption": CAPTIONS.get(n, ""), "name": n}
-            for n in names if (fig_dir / n).exists()]
+    return [
+        {"src": _img(fig_dir / n), "caption": CAPTIONS.get(n, ""), "name": n}
+        for n in names
+        if (fig_dir / n).exists()
+    ]
 
 
 TEMPLATE = """<!doctype html>
@@ -307,62 +362,112 @@ def build_report(out) -> Path:
     data = metrics["data"]
     dims = sorted(metrics["models"], key=int)
 
-    data_rows = [("source", data["source"]), ("images", data["n_images"]),
-                 ("train / test", f"{data['n_train']} / {data['n_test']}"),
-                 ("image size", f"{data['image_size']} x {data['image_size']} px "
-                                f"(source {' x '.join(map(str, data['native_shape']))}, "
-                                f"{data['source_dtype']})"),
-                 ("normalisation", f"min-max, {data['normalize']}")]
+    data_rows = [
+        ("source", data["source"]),
+        ("images", data["n_images"]),
+        ("train / test", f"{data['n_train']} / {data['n_test']}"),
+        (
+            "image size",
+            f"{data['image_size']} x {data['image_size']} px "
+            f"(source {' x '.join(map(str, data['native_shape']))}, "
+            f"{data['source_dtype']})",
+        ),
+        ("normalisation", f"min-max, {data['normalize']}"),
+    ]
     if data.get("label_counts"):
-        data_rows.append(("labels", ", ".join(f"{k}: {v}" for k, v in
-                                              data["label_counts"].items())))
+        data_rows.append(
+            ("labels", ", ".join(f"{k}: {v}" for k, v in data["label_counts"].items()))
+        )
     if data.get("n_patients"):
         data_rows.append(("patients", f"{data['n_patients']} (each on one side of the split)"))
     for note in data.get("notes", []):
         data_rows.append(("note", note))
     captions = data.get("exploration", {}).get("figures", {})
-    data_figures = [{"src": _img(figs / "data" / n), "caption": c, "name": n}
-                    for n, c in captions.items() if (figs / "data" / n).exists()]
+    data_figures = [
+        {"src": _img(figs / "data" / n), "caption": c, "name": n}
+        for n, c in captions.items()
+        if (figs / "data" / n).exists()
+    ]
 
-    head = ["latent", "test loss", "test BCE", "test KL", "train loss", "epochs", "train s",
-            "active units", "K", "silhouette"]
+    head = [
+        "latent",
+        "test loss",
+        "test BCE",
+        "test KL",
+        "train loss",
+        "epochs",
+        "train s",
+        "active units",
+        "K",
+        "silhouette",
+    ]
     rows, models = [], []
     for d in dims:
         m = metrics["models"][d]
         a = m.get("analysis", {})
-        rows.append([d, _fmt(m["test_loss"]), _fmt(m["test_bce"]), _fmt(m["test_kl"], 2),
-                     _fmt(m["train_loss"]), m["epochs"], _fmt(m["train_seconds"], 0),
-                     a.get("active_units", "-"), a.get("clusters", "-"),
-                     f"{a['silhouette_chosen']:.3f}" if "silhouette_chosen" in a else "-"])
+        rows.append(
+            [
+                d,
+                _fmt(m["test_loss"]),
+                _fmt(m["test_bce"]),
+                _fmt(m["test_kl"], 2),
+                _fmt(m["train_loss"]),
+                m["epochs"],
+                _fmt(m["train_seconds"], 0),
+                a.get("active_units", "-"),
+                a.get("clusters", "-"),
+                f"{a['silhouette_chosen']:.3f}" if "silhouette_chosen" in a else "-",
+            ]
+        )
         mdir = figs / f"latent_{d}"
         interp = []
         for axis, it in a.get("interpolations", {}).items():
             path = mdir / f"interpolation_{axis}.png"
             if path.exists():
-                interp.append({"src": _img(path), "name": path.name,
-                               "caption": f"Latent {d}: decoded images along {it['label']}, "
-                                          "from the lowest (t = 0) to the highest (t = 1) "
-                                          "image, with both originals and reconstructions."})
-        models.append({
-            "dim": d,
-            "history": _model_figures(mdir, ["history.png"]),
-            "clusters": _model_figures(mdir, ["reconstructions.png", "silhouette.png",
-                                              "clusters.png", "maps_clusters.png",
-                                              "maps_labels.png"]),
-            "interpolations": interp,
-        })
+                interp.append(
+                    {
+                        "src": _img(path),
+                        "name": path.name,
+                        "caption": f"Latent {d}: decoded images along {it['label']}, "
+                        "from the lowest (t = 0) to the highest (t = 1) "
+                        "image, with both originals and reconstructions.",
+                    }
+                )
+        models.append(
+            {
+                "dim": d,
+                "history": _model_figures(mdir, ["history.png"]),
+                "clusters": _model_figures(
+                    mdir,
+                    [
+                        "reconstructions.png",
+                        "silhouette.png",
+                        "clusters.png",
+                        "maps_clusters.png",
+                        "maps_labels.png",
+                    ],
+                ),
+                "interpolations": interp,
+            }
+        )
     comparison = figs / "history_comparison.png"
     recon_cmp = figs / "reconstructions_comparison.png"
     env = Environment(autoescape=True)
     html = env.from_string(TEMPLATE).render(
-        source=data["source"], seed=saved["seed"], device=saved.get("device", "?"),
+        source=data["source"],
+        seed=saved["seed"],
+        device=saved.get("device", "?"),
         versions=saved.get("versions", {}),
-        built=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        data_rows=data_rows, data_figures=data_figures, table_head=head, table_rows=rows,
+        built=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        data_rows=data_rows,
+        data_figures=data_figures,
+        table_head=head,
+        table_rows=rows,
         comparison=_img(comparison) if comparison.exists() else None,
         recon_comparison=_img(recon_cmp) if recon_cmp.exists() else None,
         sample_note=metrics.get("analysis", {}).get("sample_note"),
-        models=models, discussion=discussion(metrics, data.get("label_names")),
+        models=models,
+        discussion=discussion(metrics, data.get("label_names")),
         config_json=json.dumps(saved["config"], indent=2),
     )
     path = out / "report.html"

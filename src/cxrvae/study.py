@@ -74,12 +74,22 @@ def versions() -> dict:
     import sklearn
     import torch
 
-    out = {"cxrvae": __version__, "python": platform.python_version(), "torch": str(torch.__version__),
-           "numpy": np.__version__, "scikit-learn": sklearn.__version__,
-           "matplotlib": matplotlib.__version__}
+    out = {
+        "cxrvae": __version__,
+        "python": platform.python_version(),
+        "torch": str(torch.__version__),
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+        "matplotlib": matplotlib.__version__,
+    }
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent,
-                                capture_output=True, text=True, timeout=5)
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
         if commit.returncode == 0:
             out["git_commit"] = commit.stdout.strip()
     except (OSError, subprocess.SubprocessError):
@@ -98,8 +108,10 @@ def prepare_run_dir(out, resume: bool = False, overwrite: bool = False) -> Path:
         raise RunFolderError(f"{out}: exists and is not a folder")
     existing = [m for m in RUN_MARKERS if (out / m).exists()]
     if existing and not (resume or overwrite):
-        raise RunFolderError(f"{out}: already holds a run ({', '.join(existing)}); "
-                             "use --resume to continue it or --overwrite to replace it")
+        raise RunFolderError(
+            f"{out}: already holds a run ({', '.join(existing)}); "
+            "use --resume to continue it or --overwrite to replace it"
+        )
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".write-test"
@@ -127,8 +139,9 @@ def make_split(data: XrayData, cfg: RunConfig, out: Path, resume: bool = False):
         if max(train.max(), test.max()) >= len(data):
             raise RunFolderError(f"{path}: the saved split does not fit these {len(data)} images")
         return train, test
-    train, test = split_indices(len(data), data.labels, data.groups,
-                                derive_seed(cfg.seed, "split"), cfg.data.test_fraction)
+    train, test = split_indices(
+        len(data), data.labels, data.groups, derive_seed(cfg.seed, "split"), cfg.data.test_fraction
+    )
     tmp = out / ".split.tmp.npz"
     np.savez(tmp, train=train, test=test)
     os.replace(tmp, path)
@@ -138,12 +151,12 @@ def make_split(data: XrayData, cfg: RunConfig, out: Path, resume: bool = False):
 DATA_CAPTIONS = {
     "grid.png": "Random images from the set, titled with their label where labels exist.",
     "mean_std.png": "Per-pixel mean and standard deviation over all images: bright areas on "
-                    "the right are where images differ most.",
+    "the right are where images differ most.",
     "intensity_histogram.png": "Distribution of all normalised pixel values.",
     "brightness_contrast.png": "Per-image brightness (mean) and contrast (standard deviation), "
-                               "by label where labels exist.",
+    "by label where labels exist.",
     "typical_atypical.png": "The images closest to (top) and farthest from (bottom) the mean "
-                            "in pixel-PCA space: atypical exposures, positions or artefacts.",
+    "in pixel-PCA space: atypical exposures, positions or artefacts.",
 }
 
 
@@ -154,19 +167,32 @@ def explore_data(data: XrayData, out: Path, seed: int) -> dict:
     rng = np.random.default_rng(derive_seed(seed, "grid"))
     pick = np.sort(rng.choice(len(data), size=min(32, len(data)), replace=False))
     titles = None if data.labels is None else [data.label_names[k] for k in data.labels[pick]]
-    save_figure(plot_image_grid(data.normalized(pick), titles,
-                                title=f"{len(pick)} random images of {len(data)}"),
-                folder / "grid.png")
+    save_figure(
+        plot_image_grid(
+            data.normalized(pick), titles, title=f"{len(pick)} random images of {len(data)}"
+        ),
+        folder / "grid.png",
+    )
     save_figure(plot_mean_std(stats.mean, stats.std), folder / "mean_std.png")
-    save_figure(plot_intensity_histogram(stats.hist_edges, stats.hist_counts),
-                folder / "intensity_histogram.png")
-    save_figure(plot_brightness_contrast(stats.brightness, stats.contrast, data.labels,
-                                         data.label_names), folder / "brightness_contrast.png")
+    save_figure(
+        plot_intensity_histogram(stats.hist_edges, stats.hist_counts),
+        folder / "intensity_histogram.png",
+    )
+    save_figure(
+        plot_brightness_contrast(stats.brightness, stats.contrast, data.labels, data.label_names),
+        folder / "brightness_contrast.png",
+    )
     order = np.argsort(stats.atypicality)
     typ, atyp = order[:8], order[::-1][:8]
-    save_figure(plot_typical_atypical(data.normalized(typ), data.normalized(atyp),
-                                      stats.atypicality[typ], stats.atypicality[atyp]),
-                folder / "typical_atypical.png")
+    save_figure(
+        plot_typical_atypical(
+            data.normalized(typ),
+            data.normalized(atyp),
+            stats.atypicality[typ],
+            stats.atypicality[atyp],
+        ),
+        folder / "typical_atypical.png",
+    )
     return {
         "figures": DATA_CAPTIONS,
         "brightness_mean": float(stats.brightness.mean()),
@@ -182,8 +208,15 @@ def _history_columns(history: list[dict]) -> dict:
     return {k: np.array([row[k] for row in history]) for k in history[0]}
 
 
-def train_models(data: XrayData, train_idx, test_idx, cfg: RunConfig, out: Path,
-                 resume: bool = False, progress=None) -> dict:
+def train_models(
+    data: XrayData,
+    train_idx,
+    test_idx,
+    cfg: RunConfig,
+    out: Path,
+    resume: bool = False,
+    progress=None,
+) -> dict:
     """Train one model per latent size; write weights, history and figures for each.
 
     Parameters
@@ -219,28 +252,44 @@ def train_models(data: XrayData, train_idx, test_idx, cfg: RunConfig, out: Path,
                 done = len(torch.load(ckpt, weights_only=True)["history"])
             report = progress(k, done, cfg.train.epochs) if progress else None
             start = time.perf_counter()
-            history = fit(model, data, train_idx, test_idx, cfg.train,
-                          seed=derive_seed(cfg.seed, f"train-{k}"), device=device,
-                          callback=report, checkpoint_path=ckpt, config_dict=cfg.to_dict())
+            history = fit(
+                model,
+                data,
+                train_idx,
+                test_idx,
+                cfg.train,
+                seed=derive_seed(cfg.seed, f"train-{k}"),
+                device=device,
+                callback=report,
+                checkpoint_path=ckpt,
+                config_dict=cfg.to_dict(),
+            )
             log.info("latent %d: trained in %.1f s", k, time.perf_counter() - start)
             write_history(folder / "history.csv", history)
             save_model(weights, model)
         histories[k] = _history_columns(history)
-        save_figure(plot_history(histories[k], f"Latent {k}: train and test loss per epoch"),
-                    out / "figures" / f"latent_{k}" / "history.png")
+        save_figure(
+            plot_history(histories[k], f"Latent {k}: train and test loss per epoch"),
+            out / "figures" / f"latent_{k}" / "history.png",
+        )
         last = history[-1]
         results[str(k)] = {
-            "test_loss": last["test_loss"], "test_bce": last["test_bce"],
-            "test_kl": last["test_kl"], "train_loss": last["train_loss"],
-            "train_bce": last["train_bce"], "train_kl": last["train_kl"],
-            "epochs": len(history), "train_seconds": float(sum(r["seconds"] for r in history)),
+            "test_loss": last["test_loss"],
+            "test_bce": last["test_bce"],
+            "test_kl": last["test_kl"],
+            "train_loss": last["train_loss"],
+            "train_bce": last["train_bce"],
+            "train_kl": last["train_kl"],
+            "epochs": len(history),
+            "train_seconds": float(sum(r["seconds"] for r in history)),
         }
     save_figure(plot_history_comparison(histories), out / "figures" / "history_comparison.png")
     return results
 
 
-def train_study(data_path, cfg: RunConfig, out, resume: bool = False, overwrite: bool = False,
-                progress=None) -> dict:
+def train_study(
+    data_path, cfg: RunConfig, out, resume: bool = False, overwrite: bool = False, progress=None
+) -> dict:
     """Data, split, exploration figures and every model: the ``cxrvae train`` command.
 
     Returns the metrics written to ``out/metrics.json``.
@@ -256,20 +305,31 @@ def train_study(data_path, cfg: RunConfig, out, resume: bool = False, overwrite:
     summary = {**data.summary(), "n_train": int(len(train_idx)), "n_test": int(len(test_idx))}
     from .train import resolve_device
 
-    write_json(out / "config.json", {
-        "config": cfg.to_dict(), "seed": cfg.seed, "data_path": str(Path(data_path).resolve()),
-        "versions": versions(), "device": str(resolve_device(cfg.train.device)),
-        "data": summary,
-    })
-    log.info("data: %d images (%d train / %d test), %dx%d px", len(data), len(train_idx),
-             len(test_idx), data.image_size, data.image_size)
+    write_json(
+        out / "config.json",
+        {
+            "config": cfg.to_dict(),
+            "seed": cfg.seed,
+            "data_path": str(Path(data_path).resolve()),
+            "versions": versions(),
+            "device": str(resolve_device(cfg.train.device)),
+            "data": summary,
+        },
+    )
+    log.info(
+        "data: %d images (%d train / %d test), %dx%d px",
+        len(data),
+        len(train_idx),
+        len(test_idx),
+        data.image_size,
+        data.image_size,
+    )
     explore = explore_data(data, out, cfg.seed)
     timings["data"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     models = train_models(data, train_idx, test_idx, cfg, out, resume=resume, progress=progress)
     timings["train"] = time.perf_counter() - t0
-    metrics = {"data": {**summary, "exploration": explore}, "models": models,
-               "timings": timings}
+    metrics = {"data": {**summary, "exploration": explore}, "models": models, "timings": timings}
     write_json(out / "metrics.json", metrics)
     return metrics
 
@@ -288,8 +348,9 @@ def _axis_label(axis: str, evr) -> str:
     return f"latent dimension {axis[1:]} (largest mean KL)"
 
 
-def analyze_model(model, data: XrayData, sample_idx, recon_idx, cfg: RunConfig, out: Path,
-                  latent_dim: int) -> tuple[dict, np.ndarray, np.ndarray]:
+def analyze_model(
+    model, data: XrayData, sample_idx, recon_idx, cfg: RunConfig, out: Path, latent_dim: int
+) -> tuple[dict, np.ndarray, np.ndarray]:
     """Reconstructions, clusters, maps and interpolations of one model; figures and metrics.
 
     Returns the model's analysis metrics, its cluster labels of the sample (for comparing
@@ -301,9 +362,14 @@ def analyze_model(model, data: XrayData, sample_idx, recon_idx, cfg: RunConfig, 
     folder = out / "figures" / f"latent_{latent_dim}"
     name = f"Latent {latent_dim}"
     recon = lt.reconstruct(model, data, recon_idx)
-    save_figure(plot_reconstructions(data.normalized(recon_idx), {f"latent {latent_dim}": recon},
-                                     f"{name}: test images (top) and reconstructions (bottom)"),
-                folder / "reconstructions.png")
+    save_figure(
+        plot_reconstructions(
+            data.normalized(recon_idx),
+            {f"latent {latent_dim}": recon},
+            f"{name}: test images (top) and reconstructions (bottom)",
+        ),
+        folder / "reconstructions.png",
+    )
 
     mu, logvar = lt.encode(model, data, sample_idx)
     # Clusters: the K with the best silhouette unless K is given.
@@ -311,8 +377,10 @@ def analyze_model(model, data: XrayData, sample_idx, recon_idx, cfg: RunConfig, 
     if a.clusters is None:
         curve = lt.silhouette_curve(mu, a.k_range, derive_seed(seed, "kmeans"), a.n_init)
         k = max(curve, key=curve.get)
-        save_figure(plot_silhouette(curve, k, f"{name}: silhouette of K-means by K"),
-                    folder / "silhouette.png")
+        save_figure(
+            plot_silhouette(curve, k, f"{name}: silhouette of K-means by K"),
+            folder / "silhouette.png",
+        )
     else:
         k = min(a.clusters, len(mu) - 1)
     clusters = lt.kmeans(mu, k, derive_seed(seed, "kmeans"), a.n_init)
@@ -323,41 +391,70 @@ def analyze_model(model, data: XrayData, sample_idx, recon_idx, cfg: RunConfig, 
         members = np.flatnonzero(clusters == c)
         pick = np.sort(rng.choice(members, size=min(GALLERY_SIZE, len(members)), replace=False))
         galleries.append(data.normalized(np.asarray(sample_idx)[pick]))
-    save_figure(plot_cluster_gallery(galleries, sizes,
-                                     f"{name}: random members of each K-means cluster"),
-                folder / "clusters.png")
+    save_figure(
+        plot_cluster_gallery(galleries, sizes, f"{name}: random members of each K-means cluster"),
+        folder / "clusters.png",
+    )
 
     pca_xy, evr = lt.pca(mu, derive_seed(seed, "pca"))
     tsne_xy = lt.tsne(mu, a.perplexity, derive_seed(seed, "tsne"))
-    save_figure(plot_maps(pca_xy, tsne_xy, clusters, [f"cluster {c}" for c in range(k)],
-                          f"{name}: {len(mu)} training images coloured by K-means cluster", evr),
-                folder / "maps_clusters.png")
+    save_figure(
+        plot_maps(
+            pca_xy,
+            tsne_xy,
+            clusters,
+            [f"cluster {c}" for c in range(k)],
+            f"{name}: {len(mu)} training images coloured by K-means cluster",
+            evr,
+        ),
+        folder / "maps_clusters.png",
+    )
     label_stats = {}
     if data.labels is not None:
         lab = data.labels[sample_idx]
-        save_figure(plot_maps(pca_xy, tsne_xy, lab, data.label_names,
-                              f"{name}: the same maps coloured by label", evr),
-                    folder / "maps_labels.png")
+        save_figure(
+            plot_maps(
+                pca_xy,
+                tsne_xy,
+                lab,
+                data.label_names,
+                f"{name}: the same maps coloured by label",
+                evr,
+            ),
+            folder / "maps_labels.png",
+        )
         label_stats = {
             "label_share_per_cluster": [
                 {n: float(np.mean(lab[clusters == c] == j)) for j, n in enumerate(data.label_names)}
-                for c in range(k)],
+                for c in range(k)
+            ],
         }
 
     dim, kl_per_dim = lt.most_used_dim(mu, logvar)
-    axes = {"pca1": pca_xy[:, 0], "pca2": pca_xy[:, 1], "tsne1": tsne_xy[:, 0],
-            "tsne2": tsne_xy[:, 1], f"z{dim}": mu[:, dim]}
+    axes = {
+        "pca1": pca_xy[:, 0],
+        "pca2": pca_xy[:, 1],
+        "tsne1": tsne_xy[:, 0],
+        "tsne2": tsne_xy[:, 1],
+        f"z{dim}": mu[:, dim],
+    }
     interps = {}
     for axis, values in axes.items():
         label = _axis_label(axis, evr)
         it = lt.interpolate_axis(model, data, sample_idx, values, axis, label, a.n_between)
         feats = lt.image_features(it.images)
-        save_figure(plot_interpolation(it.t, it.images, it.originals, it.reconstructions,
-                                       f"{name}: interpolation along {label}",
-                                       ("lowest", "highest"),
-                                       {n: feats[n] for n in ("brightness", "contrast",
-                                                              "edge_energy", "lr_asymmetry")}),
-                    folder / f"interpolation_{axis}.png")
+        save_figure(
+            plot_interpolation(
+                it.t,
+                it.images,
+                it.originals,
+                it.reconstructions,
+                f"{name}: interpolation along {label}",
+                ("lowest", "highest"),
+                {n: feats[n] for n in ("brightness", "contrast", "edge_energy", "lr_asymmetry")},
+            ),
+            folder / f"interpolation_{axis}.png",
+        )
         interps[axis] = {"label": label, "values": list(it.values), "trends": it.trends}
 
     member_feats = lt.image_features(data.normalized(sample_idx))
@@ -367,9 +464,12 @@ def analyze_model(model, data: XrayData, sample_idx, recon_idx, cfg: RunConfig, 
         "silhouette": {str(kk): v for kk, v in curve.items()},
         "cluster_sizes": sizes.tolist(),
         "cluster_features": [
-            {f: float(member_feats[f][clusters == c].mean()) for f in ("brightness", "contrast",
-                                                                      "edge_energy")}
-            for c in range(k)],
+            {
+                f: float(member_feats[f][clusters == c].mean())
+                for f in ("brightness", "contrast", "edge_energy")
+            }
+            for c in range(k)
+        ],
         **label_stats,
         "pca_explained_variance": evr.tolist(),
         "kl_per_dim": kl_per_dim.tolist(),
@@ -397,8 +497,10 @@ def analyze_study(out, analysis_overrides: dict | None = None) -> dict:
 
     out = Path(out)
     if not (out / "config.json").exists() or not (out / "metrics.json").exists():
-        raise RunFolderError(f"{out}: no trained run here (config.json and metrics.json are "
-                             "written by 'cxrvae train')")
+        raise RunFolderError(
+            f"{out}: no trained run here (config.json and metrics.json are "
+            "written by 'cxrvae train')"
+        )
     saved = read_json(out / "config.json")
     cfg = RunConfig.from_dict(saved["config"])
     if analysis_overrides:
@@ -409,32 +511,49 @@ def analyze_study(out, analysis_overrides: dict | None = None) -> dict:
     seed_everything(cfg.seed)
     device = resolve_device(cfg.train.device)
     metrics = read_json(out / "metrics.json")
-    recon_idx = lt.sample_indices(test_idx, cfg.analysis.n_reconstructions,
-                                  derive_seed(cfg.seed, "reconstructions"))
-    sample_idx = lt.sample_indices(train_idx, cfg.analysis.n_samples,
-                                   derive_seed(cfg.seed, "sample"))
-    note = (f"all {len(sample_idx)} training images encoded (fewer than "
-            f"{cfg.analysis.n_samples})" if len(sample_idx) < cfg.analysis.n_samples
-            else f"{len(sample_idx)} of {len(train_idx)} training images encoded")
+    recon_idx = lt.sample_indices(
+        test_idx, cfg.analysis.n_reconstructions, derive_seed(cfg.seed, "reconstructions")
+    )
+    sample_idx = lt.sample_indices(
+        train_idx, cfg.analysis.n_samples, derive_seed(cfg.seed, "sample")
+    )
+    note = (
+        f"all {len(sample_idx)} training images encoded (fewer than {cfg.analysis.n_samples})"
+        if len(sample_idx) < cfg.analysis.n_samples
+        else f"{len(sample_idx)} of {len(train_idx)} training images encoded"
+    )
     log.info("analysis: %s", note)
 
     recons, labels, timings = {}, {}, {}
     for k in cfg.model.latent_dims:
         t0 = time.perf_counter()
         model = load_model(out / f"latent_{k}" / "model.safetensors", device)
-        m, labels[k], recons[f"latent {k}"] = analyze_model(model, data, sample_idx, recon_idx,
-                                                            cfg, out, k)
+        m, labels[k], recons[f"latent {k}"] = analyze_model(
+            model, data, sample_idx, recon_idx, cfg, out, k
+        )
         metrics["models"][str(k)]["analysis"] = m
         timings[str(k)] = time.perf_counter() - t0
         log.info("latent %d: analysed in %.1f s (K = %d)", k, timings[str(k)], m["clusters"])
-    save_figure(plot_reconstructions(data.normalized(recon_idx), recons,
-                                     "The same 10 test images reconstructed by every model"),
-                out / "figures" / "reconstructions_comparison.png")
+    save_figure(
+        plot_reconstructions(
+            data.normalized(recon_idx),
+            recons,
+            "The same 10 test images reconstructed by every model",
+        ),
+        out / "figures" / "reconstructions_comparison.png",
+    )
     dims = list(cfg.model.latent_dims)
-    ari = {f"{a}-{b}": float(adjusted_rand_score(labels[a], labels[b]))
-           for i, a in enumerate(dims) for b in dims[i + 1:]}
-    metrics["analysis"] = {"sample_note": note, "n_samples": int(len(sample_idx)),
-                           "ari": ari, "config": cfg.to_dict()["analysis"]}
+    ari = {
+        f"{a}-{b}": float(adjusted_rand_score(labels[a], labels[b]))
+        for i, a in enumerate(dims)
+        for b in dims[i + 1 :]
+    }
+    metrics["analysis"] = {
+        "sample_note": note,
+        "n_samples": int(len(sample_idx)),
+        "ari": ari,
+        "config": cfg.to_dict()["analysis"],
+    }
     metrics.setdefault("timings", {})["analysis"] = timings
     write_json(out / "metrics.json", metrics)
     build_report(out)

@@ -24,8 +24,16 @@ from .seeding import make_generator
 
 log = logging.getLogger(__name__)
 
-HISTORY_COLUMNS = ("epoch", "train_loss", "train_bce", "train_kl", "test_loss", "test_bce",
-                   "test_kl", "seconds")
+HISTORY_COLUMNS = (
+    "epoch",
+    "train_loss",
+    "train_bce",
+    "train_kl",
+    "test_loss",
+    "test_bce",
+    "test_kl",
+    "seconds",
+)
 EVAL_BATCH = 512
 
 
@@ -60,9 +68,11 @@ class DeviceData:
         images = data.images
         if images.dtype == np.uint16:  # torch has limited uint16 support; int32 holds it exactly
             images = images.astype(np.int32)
-        return cls(torch.from_numpy(images).unsqueeze(1).to(device),
-                   torch.as_tensor(data.offset, dtype=torch.float32, device=device),
-                   torch.as_tensor(data.scale, dtype=torch.float32, device=device))
+        return cls(
+            torch.from_numpy(images).unsqueeze(1).to(device),
+            torch.as_tensor(data.offset, dtype=torch.float32, device=device),
+            torch.as_tensor(data.scale, dtype=torch.float32, device=device),
+        )
 
     def batch(self, idx: torch.Tensor) -> torch.Tensor:
         """Float images (B, 1, H, W) in [0, 1], channels-last, for indices idx (B,)."""
@@ -77,8 +87,15 @@ def build_model(model_cfg: ModelConfig, image_size: int, latent_dim: int) -> Con
     return model.to(memory_format=torch.channels_last)
 
 
-def train_epoch(model, optimizer, scheduler, dd: DeviceData, train_idx: torch.Tensor,
-                cfg: TrainConfig, generator: torch.Generator) -> dict[str, float]:
+def train_epoch(
+    model,
+    optimizer,
+    scheduler,
+    dd: DeviceData,
+    train_idx: torch.Tensor,
+    cfg: TrainConfig,
+    generator: torch.Generator,
+) -> dict[str, float]:
     """One pass over a seeded permutation of ``train_idx``; returns mean loss, bce and kl."""
     model.train()
     device = dd.images.device
@@ -90,7 +107,7 @@ def train_epoch(model, optimizer, scheduler, dd: DeviceData, train_idx: torch.Te
     sums = torch.zeros(3, dtype=torch.float64, device=device)
     seen = 0
     for step in range(n_steps):
-        idx = perm[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+        idx = perm[step * cfg.batch_size : (step + 1) * cfg.batch_size]
         x = dd.batch(idx)
         with _autocast(device):
             x_hat, mu, logvar = model(x)
@@ -113,7 +130,7 @@ def evaluate(model, dd: DeviceData, idx: torch.Tensor, beta: float = 1.0) -> dic
     model.eval()
     sums = torch.zeros(3, dtype=torch.float64, device=dd.images.device)
     for start in range(0, len(idx), EVAL_BATCH):
-        b = idx[start:start + EVAL_BATCH]
+        b = idx[start : start + EVAL_BATCH]
         x = dd.batch(b)
         with _autocast(x.device):
             x_hat, mu, logvar = model(x)
@@ -123,8 +140,18 @@ def evaluate(model, dd: DeviceData, idx: torch.Tensor, beta: float = 1.0) -> dic
     return {"loss": loss, "bce": bce, "kl": kl}
 
 
-def fit(model: ConvVAE, data: XrayData, train_idx, test_idx, cfg: TrainConfig, seed: int,
-        device=None, callback=None, checkpoint_path=None, config_dict=None) -> list[dict]:
+def fit(
+    model: ConvVAE,
+    data: XrayData,
+    train_idx,
+    test_idx,
+    cfg: TrainConfig,
+    seed: int,
+    device=None,
+    callback=None,
+    checkpoint_path=None,
+    config_dict=None,
+) -> list[dict]:
     """Train ``model`` for ``cfg.epochs`` epochs with Adam and a one-cycle schedule.
 
     Parameters
@@ -161,8 +188,9 @@ def fit(model: ConvVAE, data: XrayData, train_idx, test_idx, cfg: TrainConfig, s
     if cfg.max_steps is not None:
         steps = min(steps, cfg.max_steps)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr,
-                                                    total_steps=cfg.epochs * steps)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=cfg.lr, total_steps=cfg.epochs * steps
+    )
     generator = make_generator(seed)  # batch order, on CPU so it is the same on every device
     torch.manual_seed(seed)  # reparameterisation noise
     history: list[dict] = []
@@ -175,13 +203,21 @@ def fit(model: ConvVAE, data: XrayData, train_idx, test_idx, cfg: TrainConfig, s
         te = evaluate(model, dd, test_t, cfg.beta)
         if device.type == "cuda":
             torch.cuda.synchronize()
-        row = {"epoch": epoch, "train_loss": tr["loss"], "train_bce": tr["bce"],
-               "train_kl": tr["kl"], "test_loss": te["loss"], "test_bce": te["bce"],
-               "test_kl": te["kl"], "seconds": time.perf_counter() - start}
+        row = {
+            "epoch": epoch,
+            "train_loss": tr["loss"],
+            "train_bce": tr["bce"],
+            "train_kl": tr["kl"],
+            "test_loss": te["loss"],
+            "test_bce": te["bce"],
+            "test_kl": te["kl"],
+            "seconds": time.perf_counter() - start,
+        }
         history.append(row)
         if checkpoint_path is not None:
-            save_checkpoint(checkpoint_path, model, optimizer, scheduler, generator, history,
-                            config_dict or {})
+            save_checkpoint(
+                checkpoint_path, model, optimizer, scheduler, generator, history, config_dict or {}
+            )
         if callback is not None:
             callback(row)
     return history
@@ -231,9 +267,12 @@ def _restore(path, model, optimizer, scheduler, generator) -> list[dict]:
 
 
 def _model_args(model: ConvVAE) -> dict:
-    return {"image_size": model.image_size, "latent_dim": model.latent_dim,
-            "widths": list(model.widths),
-            "batchnorm": any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())}
+    return {
+        "image_size": model.image_size,
+        "latent_dim": model.latent_dim,
+        "widths": list(model.widths),
+        "batchnorm": any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()),
+    }
 
 
 def save_model(path, model: ConvVAE) -> None:
@@ -261,8 +300,9 @@ def write_history(path, history: list[dict]) -> None:
     """``history.csv`` with the columns ``HISTORY_COLUMNS``."""
     lines = [",".join(HISTORY_COLUMNS)]
     for row in history:
-        lines.append(",".join(str(row[c]) if c == "epoch" else f"{row[c]:.6f}"
-                              for c in HISTORY_COLUMNS))
+        lines.append(
+            ",".join(str(row[c]) if c == "epoch" else f"{row[c]:.6f}" for c in HISTORY_COLUMNS)
+        )
     _atomic(path, lambda p: p.write_text("\n".join(lines) + "\n"))
 
 
@@ -270,5 +310,7 @@ def read_history(path) -> list[dict]:
     """Rows of a ``history.csv`` as dicts of numbers."""
     header, *rows = Path(path).read_text().strip().splitlines()
     cols = header.split(",")
-    return [{c: (int(v) if c == "epoch" else float(v)) for c, v in zip(cols, r.split(","))}
-            for r in rows]
+    return [
+        {c: (int(v) if c == "epoch" else float(v)) for c, v in zip(cols, r.split(","))}
+        for r in rows
+    ]
