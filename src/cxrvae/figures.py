@@ -301,6 +301,7 @@ def plot_interpolation(
     title: str,
     end_labels=("lowest", "highest"),
     features: dict | None = None,
+    feature_label: str = "change from t = 0\n(SD across images)",
 ) -> Figure:
     """An interpolation path and its two endpoint images.
 
@@ -309,7 +310,8 @@ def plot_interpolation(
     t : (T,) interpolation positions in [0, 1]
     images : (T, H, W) decoded images along the path
     originals, reconstructions : (2, H, W) the endpoint images and their reconstructions
-    features : dict name -> (T,), optional; their change from t = 0 is drawn in a bottom panel
+    features : dict name -> (T,), optional; drawn against t in a bottom panel, with the y
+        label ``feature_label`` (by default: change from t = 0 in standard deviations)
     """
     n = len(t)
     rows = 3 if features else 2
@@ -332,14 +334,10 @@ def plot_interpolation(
     if features:
         ax = fig.add_subplot(grid[2, :])
         for k, (name, values) in enumerate(features.items()):
-            v = np.asarray(values, dtype=float)
-            # Change from t = 0 as a percentage of the feature's mean level, so the size of
-            # each change is visible and features of different units share one axis.
-            rel = 100 * (v - v[0]) / (np.mean(np.abs(v)) + 1e-12)
-            ax.plot(t, rel, "o-", ms=3, color=color(k), label=name)
+            ax.plot(t, values, "o-", ms=3, color=color(k), label=name)
         ax.axhline(0, color="#999", lw=0.8)
         ax.set_xlabel("t (position along the path)")
-        ax.set_ylabel("change from t = 0\n(% of mean level)")
+        ax.set_ylabel(feature_label, fontsize=9)
         ax.set_xticks(t)
         ax.set_xticklabels([f"{v:.3f}" for v in t], fontsize=7)
         ax.legend(fontsize=7, ncol=len(features), loc="upper center", bbox_to_anchor=(0.5, -0.28))

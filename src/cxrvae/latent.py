@@ -164,21 +164,28 @@ def image_features(images: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def feature_trends(t: np.ndarray, features: dict[str, np.ndarray]) -> dict[str, dict]:
-    """Least-squares slope of each feature along t, also relative to its spread in the path.
+def feature_spread(images: np.ndarray) -> dict[str, float]:
+    """Standard deviation of each :func:`image_features` feature across images (n, H, W)."""
+    return {name: float(v.std()) for name, v in image_features(images).items()}
 
-    ``relative_change`` = slope / mean absolute value of the feature (change from t=0 to 1 as a
-    fraction of its level), so features of different units can be ranked.
+
+def feature_trends(
+    t: np.ndarray, features: dict[str, np.ndarray], spread: dict[str, float]
+) -> dict[str, dict]:
+    """Least-squares slope of each feature along t, in the feature's units and in data spreads.
+
+    ``effect`` = slope / ``spread[name]``: the change from t = 0 to t = 1 in standard deviations
+    of that feature across the analysed images, so features of different units can be ranked and
+    a change can be called large or small against how much real images vary.
     """
     out = {}
     for name, values in features.items():
         slope = float(np.polyfit(t, values, 1)[0])
-        level = float(np.mean(np.abs(values))) + 1e-12
         out[name] = {
             "start": float(values[0]),
             "end": float(values[-1]),
             "slope": slope,
-            "relative_change": slope / level,
+            "effect": slope / max(float(spread[name]), 1e-12),
         }
     return out
 
@@ -211,17 +218,22 @@ def interpolate_axis(
     axis: str,
     label: str,
     n_between: int = 7,
+    spread: dict | None = None,
 ) -> Interpolation:
     """Interpolate between the arg-min and arg-max of ``axis_values`` (n,) over the sample.
 
     Both endpoint images are encoded again (posterior means), the path between them is decoded.
+    ``spread`` (feature name -> standard deviation across the sample's images) scales the
+    feature trends; computed from the sample when not given.
     """
+    if spread is None:
+        spread = feature_spread(data.normalized(sample_idx))
     lo, hi = int(np.argmin(axis_values)), int(np.argmax(axis_values))
     ends = np.asarray(sample_idx)[[lo, hi]]
     mu, _ = encode(model, data, ends)
     t, z = interpolate(mu[0], mu[1], n_between)
     images = decode(model, z)
-    trends = feature_trends(t, image_features(images))
+    trends = feature_trends(t, image_features(images), spread)
     return Interpolation(
         axis,
         label,

@@ -21,6 +21,8 @@ PCA_FAITHFUL = 0.6  # PC1 + PC2 explain at least this share: the PCA map shows m
 SILHOUETTE_CLEAR = 0.5  # silhouette above this: well-separated clusters
 SILHOUETTE_WEAK = 0.25  # below this: clusters are cuts through a continuum
 LABEL_ENRICHED = 0.15  # a cluster's label share differs from the sample's by this much
+MIN_EFFECT = 0.5  # a path changes a feature when it moves by half its SD across the images
+COLLAPSED_UNITS = 1  # at most this many active latent units: the posterior has collapsed
 
 FEATURE_WORDS = {
     "brightness": "overall brightness",
@@ -78,6 +80,15 @@ def _recon_answer(models: dict) -> str:
             + ", ".join(f"{a} of {d}" for d, a in act)
             + ". "
         )
+        collapsed = [d for d, a in act if a <= COLLAPSED_UNITS]
+        if collapsed:
+            text += (
+                f"Posterior collapse: latent {', '.join(collapsed)} "
+                f"{'has' if len(collapsed) == 1 else 'have'} at most {COLLAPSED_UNITS} "
+                "active unit; the decoder ignores the code and draws an average image, "
+                "so the clusters, maps and interpolations of such a model carry little "
+                "meaning. "
+            )
         idle = [d for d, a in act if a < int(d)]
         if idle:
             text += (
@@ -95,6 +106,8 @@ def _cluster_answer(models: dict, ari: dict, label_names) -> str:
         k, sizes = a["clusters"], a["cluster_sizes"]
         sil = a.get("silhouette_chosen")
         s = f"Latent {d}: K = {k} (sizes {', '.join(map(str, sizes))})"
+        if _collapsed(a):
+            s += " on a collapsed latent space (clusters of noise-level differences)"
         if sil is not None:
             quality = (
                 "well separated"
@@ -180,8 +193,34 @@ def _maps_answer(models: dict) -> str:
 
 
 def _strongest(trends: dict) -> tuple[str, dict]:
-    name = max(trends, key=lambda n: abs(trends[n]["relative_change"]))
+    name = max(trends, key=lambda n: abs(trends[n]["effect"]))
     return name, trends[name]
+
+
+def _collapsed(analysis: dict) -> bool:
+    return analysis.get("active_units", 99) <= COLLAPSED_UNITS
+
+
+def _path_sentence(it: dict) -> tuple[str | None, str]:
+    """The leading feature of one interpolation (None when nothing changes much) and a clause."""
+    name, tr = _strongest(it["trends"])
+    words = FEATURE_WORDS.get(name, name)
+    if abs(tr["effect"]) < MIN_EFFECT:
+        return None, (
+            f"{it['label']}: no measured feature changes by {MIN_EFFECT} SD or more "
+            f"(largest: {words}, {tr['effect']:+.2f} SD)"
+        )
+    direction = "rises" if tr["effect"] > 0 else "falls"
+    others = [
+        FEATURE_WORDS.get(n, n)
+        for n, v in it["trends"].items()
+        if n != name and abs(v["effect"]) >= MIN_EFFECT
+    ]
+    also = f"; also {', '.join(others)}" if others else ""
+    return name, (
+        f"{it['label']}: {words} {direction} most, from {tr['start']:.3g} to "
+        f"{tr['end']:.3g} ({tr['effect']:+.2f} SD across images){also}"
+    )
 
 
 def _axes_answer(models: dict) -> tuple[str, str, str]:
@@ -191,40 +230,52 @@ def _axes_answer(models: dict) -> tuple[str, str, str]:
         a = models[d].get("analysis")
         if not a:
             continue
-        lines = []
+        clauses, leading = [], []
         for axis, it in a["interpolations"].items():
-            name, tr = _strongest(it["trends"])
-            by_axis.setdefault(axis if not axis.startswith("z") else "z", []).append(name)
-            lines.append(
-                f"{it['label']}: {FEATURE_WORDS.get(name, name)} changes most "
-                f"({tr['start']:.3f} at t = 0 to {tr['end']:.3f} at t = 1)"
+            name, clause = _path_sentence(it)
+            clauses.append(clause)
+            leading.append(name)
+            by_axis.setdefault("latent dimension" if axis.startswith("z") else axis, []).append(
+                name
             )
-        per_axis.append(f"Latent {d}: " + "; ".join(lines) + ".")
-        names = {_strongest(it["trends"])[0] for it in a["interpolations"].values()}
-        per_model.append(
-            f"latent {d}: {len(names)} different leading feature"
-            f"{'s' if len(names) != 1 else ''} across its 5 axes "
-            f"({', '.join(sorted(FEATURE_WORDS.get(n, n) for n in names))})"
-        )
+        per_axis.append(f"Latent {d}: " + "; ".join(clauses) + ".")
+        moving = sorted({FEATURE_WORDS.get(n, n) for n in leading if n})
+        if _collapsed(a):
+            per_model.append(
+                f"latent {d} has collapsed ({a['active_units']} active units), so "
+                "its paths barely change the decoded image"
+            )
+        elif moving:
+            per_model.append(
+                f"latent {d}: its 5 axes lead with {len(moving)} different "
+                f"feature{'s' if len(moving) != 1 else ''} ({', '.join(moving)})"
+            )
+        else:
+            per_model.append(f"latent {d}: no axis changes a measured feature by {MIN_EFFECT} SD")
     axes_diff = []
     for axis, names in by_axis.items():
-        common = max(set(names), key=names.count)
+        found = [n for n in names if n]
+        if not found:
+            axes_diff.append(f"{axis}: no clear change in any model")
+            continue
+        common = max(sorted(set(found)), key=found.count)
         axes_diff.append(
             f"{axis}: {FEATURE_WORDS.get(common, common)} in "
-            f"{names.count(common)} of {len(names)} models"
+            f"{found.count(common)} of {len(names)} models"
         )
     a1 = " ".join(per_axis) + (
-        " Features are measured on the decoded images along each "
-        "path; the figure's bottom panel shows them against t."
+        " Features are measured on the decoded images along each path; changes are given in "
+        "standard deviations (SD) of the feature across the analysed images, and the figures' "
+        "bottom panels plot them against t."
     )
     a2 = (
-        "Most common leading feature per axis: " + "; ".join(axes_diff) + ". Axes whose "
-        "leading features differ encode different properties of the images."
+        "Leading feature of each axis, across models: " + "; ".join(axes_diff) + ". Axes "
+        "with different leading features separate different properties of the images; axes "
+        "sharing one are different views of the same dominant factor."
     )
     a3 = (
-        "Between models: " + "; ".join(per_model) + ". A model whose axes all change the "
-        "same feature has a latent space dominated by that factor; more varied leading "
-        "features mean more factors are laid out along separate directions."
+        "Between models: " + "; ".join(per_model) + ". More distinct leading features mean "
+        "more factors of variation laid out along separate directions of the latent space."
     )
     return a1, a2, a3
 

@@ -337,6 +337,7 @@ def train_study(
 # --------------------------------------------------------------------------- analysis step
 
 GALLERY_SIZE = 8
+PATH_FEATURES = ("brightness", "contrast", "edge_energy", "lr_asymmetry", "centre_brightness")
 
 
 def _axis_label(axis: str, evr) -> str:
@@ -438,11 +439,15 @@ def analyze_model(
         "tsne2": tsne_xy[:, 1],
         f"z{dim}": mu[:, dim],
     }
+    member_feats = lt.image_features(data.normalized(sample_idx))
+    spread = {f: float(v.std()) for f, v in member_feats.items()}
     interps = {}
     for axis, values in axes.items():
         label = _axis_label(axis, evr)
-        it = lt.interpolate_axis(model, data, sample_idx, values, axis, label, a.n_between)
+        it = lt.interpolate_axis(model, data, sample_idx, values, axis, label, a.n_between, spread)
         feats = lt.image_features(it.images)
+        # Change from t = 0 in standard deviations of the feature across the sampled images.
+        shown = {f: (feats[f] - feats[f][0]) / max(spread[f], 1e-12) for f in PATH_FEATURES}
         save_figure(
             plot_interpolation(
                 it.t,
@@ -451,13 +456,11 @@ def analyze_model(
                 it.reconstructions,
                 f"{name}: interpolation along {label}",
                 ("lowest", "highest"),
-                {n: feats[n] for n in ("brightness", "contrast", "edge_energy", "lr_asymmetry")},
+                shown,
             ),
             folder / f"interpolation_{axis}.png",
         )
         interps[axis] = {"label": label, "values": list(it.values), "trends": it.trends}
-
-    member_feats = lt.image_features(data.normalized(sample_idx))
     metrics = {
         "n_samples": int(len(sample_idx)),
         "clusters": int(k),

@@ -1,0 +1,126 @@
+"""The discussion follows the numbers; the HTML escapes what comes from the input."""
+
+import json
+
+import pytest
+
+from cxrvae.report import MIN_EFFECT, build_report, discussion
+
+
+def _trend(effect, start=0.5, end=0.6):
+    return {"start": start, "end": end, "slope": end - start, "effect": effect}
+
+
+def _analysis(active_units, effects, latent_dim):
+    trends = {f: _trend(e) for f, e in effects.items()}
+    return {
+        "n_samples": 100,
+        "clusters": 2,
+        "cluster_sizes": [60, 40],
+        "silhouette": {"2": 0.6, "3": 0.4},
+        "silhouette_chosen": 0.6,
+        "cluster_features": [
+            {"brightness": 0.4, "contrast": 0.2, "edge_energy": 0.01},
+            {"brightness": 0.6, "contrast": 0.2, "edge_energy": 0.01},
+        ],
+        "pca_explained_variance": [0.7, 0.2] + [0.1 / (latent_dim - 2)] * (latent_dim - 2),
+        "kl_per_dim": [1.0] * latent_dim,
+        "active_units": active_units,
+        "interpolation_dim": 0,
+        "interpolations": {
+            ax: {"label": ax.upper(), "values": [0, 1], "trends": trends}
+            for ax in ("pca1", "pca2", "tsne1", "tsne2", "z0")
+        },
+    }
+
+
+def _metrics(bce_small=2400.0, bce_large=2350.0, active_large=20, ari=0.9, effects=None):
+    effects = effects or {"brightness": 1.5, "contrast": 0.2}
+    return {
+        "data": {"source": "x.npz", "label_names": None},
+        "models": {
+            "4": {
+                "test_loss": bce_small + 8,
+                "test_bce": bce_small,
+                "test_kl": 8.0,
+                "analysis": _analysis(4, effects, 4),
+            },
+            "32": {
+                "test_loss": bce_large + 25,
+                "test_bce": bce_large,
+                "test_kl": 25.0,
+                "analysis": _analysis(active_large, effects, 32),
+            },
+        },
+        "analysis": {"ari": {"4-32": ari}},
+    }
+
+
+def _text(metrics):
+    return " ".join(d["answer"] for d in discussion(metrics))
+
+
+def test_discussion_answers_every_question():
+    items = discussion(_metrics())
+    assert len(items) == 7
+    assert all(d["question"].endswith("?") and len(d["answer"]) > 50 for d in items)
+
+
+def test_discussion_quotes_the_reconstruction_gain():
+    text = _text(_metrics(bce_small=2400.0, bce_large=2350.0))
+    assert "lowers the reconstruction error by 50.0 nats/image" in text
+    assert "KL term grows by 17.0" in text
+
+
+def test_discussion_says_when_a_larger_code_does_not_help():
+    text = _text(_metrics(bce_small=2350.0, bce_large=2360.0))
+    assert "does not reconstruct better" in text
+
+
+@pytest.mark.parametrize("active, collapsed", [(0, True), (1, True), (2, False), (20, False)])
+def test_discussion_calls_out_collapse(active, collapsed):
+    text = _text(_metrics(active_large=active))
+    assert ("Posterior collapse: latent 32" in text) == collapsed
+
+
+@pytest.mark.parametrize(
+    "ari, verdict",
+    [
+        (0.9, "group the same images together"),
+        (0.1, "group the images differently"),
+        (0.5, "overlap only in part"),
+    ],
+)
+def test_discussion_follows_ari(ari, verdict):
+    assert verdict in _text(_metrics(ari=ari))
+
+
+def test_discussion_names_the_feature_that_changes():
+    text = _text(_metrics(effects={"brightness": -1.5, "contrast": 0.2}))
+    assert "overall brightness falls most" in text
+    text = _text(_metrics(effects={"brightness": MIN_EFFECT / 2, "contrast": 0.1}))
+    assert "no measured feature changes" in text
+    assert "falls most" not in text and "rises most" not in text
+
+
+def test_report_escapes_text_from_the_input(tmp_path):
+    metrics = _metrics()
+    metrics["data"] = {
+        "source": "<script>alert(1)</script>.npz",
+        "n_images": 10,
+        "n_train": 8,
+        "n_test": 2,
+        "image_size": 32,
+        "native_shape": [32, 32],
+        "source_dtype": "uint8",
+        "normalize": "global",
+        "notes": ["<b>note</b>"],
+        "label_names": None,
+    }
+    for m in metrics["models"].values():
+        m.update(train_loss=1.0, epochs=1, train_seconds=1.0)
+    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+    (tmp_path / "config.json").write_text(json.dumps({"seed": 0, "config": {"seed": 0}}))
+    html = build_report(tmp_path).read_text()
+    assert "<script>alert" not in html and "&lt;script&gt;alert(1)" in html
+    assert "<b>note</b>" not in html
