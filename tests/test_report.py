@@ -124,3 +124,16 @@ def test_report_escapes_text_from_the_input(tmp_path):
     html = build_report(tmp_path).read_text()
     assert "<script>alert" not in html and "&lt;script&gt;alert(1)" in html
     assert "<b>note</b>" not in html
+
+
+@pytest.mark.parametrize("shares, follows", [((0.9, 0.5), True), ((0.72, 0.68), False)])
+def test_discussion_says_whether_clusters_follow_the_label(shares, follows):
+    m = _metrics()
+    m["data"]["label_names"] = ["normal", "pneumonia"]
+    for model in m["models"].values():
+        model["analysis"]["label_share_per_cluster"] = [
+            {"normal": 1 - s, "pneumonia": s} for s in shares
+        ]
+    text = " ".join(d["answer"] for d in discussion(m, ["normal", "pneumonia"]))
+    assert ("partly follow the label" in text) == follows
+    assert ("barely follow the label" in text) == (not follows)

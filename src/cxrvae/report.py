@@ -20,7 +20,7 @@ ARI_DIFFERENT = 0.3  # below this: they group them differently
 PCA_FAITHFUL = 0.6  # PC1 + PC2 explain at least this share: the PCA map shows most of the space
 SILHOUETTE_CLEAR = 0.5  # silhouette above this: well-separated clusters
 SILHOUETTE_WEAK = 0.25  # below this: clusters are cuts through a continuum
-LABEL_ENRICHED = 0.15  # a cluster's label share differs from the sample's by this much
+LABEL_ENRICHED = 0.15  # a cluster's label share differs from the sample's by this much or more
 MIN_EFFECT = 0.5  # a path changes a feature when it moves by half its SD across the images
 COLLAPSED_UNITS = 1  # at most this many active latent units: the posterior has collapsed
 
@@ -124,8 +124,12 @@ def _cluster_answer(models: dict, ari: dict, label_names) -> str:
         if shares and label_names:
             name = label_names[-1]
             vals = [sh[name] for sh in shares]
-            s += f", share of '{name}' per cluster from {min(vals):.0%} to {max(vals):.0%}"
-            if max(vals) - min(vals) >= 2 * LABEL_ENRICHED:
+            overall = sum(v * n for v, n in zip(vals, sizes)) / sum(sizes)
+            s += (
+                f", share of '{name}' per cluster from {min(vals):.0%} to {max(vals):.0%} "
+                f"against {overall:.0%} in the sample"
+            )
+            if max(abs(v - overall) for v in vals) >= LABEL_ENRICHED:
                 s += " (the clusters partly follow the label)"
             else:
                 s += " (the clusters barely follow the label)"
