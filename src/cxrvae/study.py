@@ -559,5 +559,8 @@ def analyze_study(out, analysis_overrides: dict | None = None) -> dict:
     }
     metrics.setdefault("timings", {})["analysis"] = timings
     write_json(out / "metrics.json", metrics)
+    t0 = time.perf_counter()
     build_report(out)
+    metrics["timings"]["report"] = time.perf_counter() - t0
+    write_json(out / "metrics.json", metrics)
     return metrics
