@@ -1,12 +1,20 @@
 """Shared fixtures: tiny synthetic X-rays, npz files of them, and a tiny run configuration."""
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import settings
 
 from cxrvae.config import RunConfig
 from cxrvae.data import synthetic_xrays
+
+# The default suite fuzzes with a fixed, repeatable set of examples; HYPOTHESIS_PROFILE=fuzz
+# searches far more widely (run it when the loader changes).
+settings.register_profile("default", max_examples=60, derandomize=True)
+settings.register_profile("fuzz", max_examples=3000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -104,6 +104,7 @@ def test_run_writes_analysis_figures_and_metrics(study):
     _, out = study
     m = json.loads((out / "metrics.json").read_text())
     assert (out / "figures" / "reconstructions_comparison.png").is_file()
+    assert (out / "figures" / "error_distribution.png").is_file()
     for k in ("2", "4"):
         a = m["models"][k]["analysis"]
         assert a["n_samples"] == 60
@@ -119,10 +120,23 @@ def test_run_writes_analysis_figures_and_metrics(study):
             "maps_clusters.png",
             "maps_labels.png",
             "silhouette.png",
+            "worst_reconstructions.png",
+            "samples.png",
         ]
         for name in names:
             assert (folder / name).is_file(), name
+        q = a["test_bce_above_floor"]
+        assert q["p10"] <= q["median"] <= q["p90"]
+        assert a["test_bce"]["mean"] == pytest.approx(
+            a["test_bce_floor"]["mean"] + a["test_bce_above_floor"]["mean"]
+        )
+        assert a["test_bce"]["mean"] == pytest.approx(m["models"][k]["test_bce"], rel=1e-4)
+        assert 0 < a["test_ssim"]["mean"] <= 1
+        assert 0 <= a["trustworthiness"]["tsne"] <= 1
+        assert 0 <= a["probe_auc"] <= 1 and set(a["knn_accuracy"]) == {"latent", "pca", "tsne"}
+        assert 0 <= a["purity"] <= 1 and len(a["kl_per_dim"]) == int(k)
     assert set(m["analysis"]["ari"]) == {"2-4"}
+    assert set(m["analysis"]["linear_r2"]) == {"2->4", "4->2"}
 
 
 def test_report_has_every_section_figure_and_the_config(study):

@@ -140,11 +140,11 @@ def test_load_npz_bad_input_names_file_and_problem(tmp_path, content, message):
     if content == "pickle":
         np.savez(path, images=np.array([{"a": 1}, None], dtype=object))
     elif content == "nan":
-        x = np.random.default_rng(0).random((5, 32, 32))
+        x = np.random.default_rng(0).random((20, 32, 32))
         x[2, 3, 3] = np.nan
         np.savez(path, images=x)
     elif content == "constant":
-        np.savez(path, images=np.full((5, 32, 32), 3, np.uint8))
+        np.savez(path, images=np.full((20, 32, 32), 3, np.uint8))
     elif content == "onedim":
         np.savez(path, values=np.arange(10))
     elif content == "tiny":

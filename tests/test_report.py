@@ -66,6 +66,37 @@ def test_discussion_answers_every_question():
     assert all(d["question"].endswith("?") and len(d["answer"]) > 50 for d in items)
 
 
+@pytest.mark.parametrize(
+    "auc, verdict",
+    [
+        (0.95, "captures the label well"),
+        (0.7, "captures the label only in part"),
+        (0.52, "barely captures the label"),
+    ],
+)
+def test_discussion_reports_the_probe(auc, verdict):
+    m = _metrics()
+    for model in m["models"].values():
+        model["analysis"]["probe_auc"] = auc
+    items = discussion(m, ["normal", "pneumonia"])
+    assert items[-1]["question"].startswith("What did the unsupervised latent space learn")
+    assert verdict in items[-1]["answer"] and f"{auc:.3f}" in items[-1]["answer"]
+
+
+@pytest.mark.parametrize(
+    "r2, verdict",
+    [
+        ({"4->32": 0.5, "32->4": 0.95}, "Larger spaces contain the smaller ones' information"),
+        ({"4->32": 0.9, "32->4": 0.95}, "close to a linear transform of the others"),
+        ({"4->32": 0.3, "32->4": 0.4}, "not linear transforms of each other"),
+    ],
+)
+def test_discussion_follows_linear_r2(r2, verdict):
+    m = _metrics()
+    m["analysis"]["linear_r2"] = r2
+    assert verdict in _text(m)
+
+
 def test_discussion_quotes_the_reconstruction_gain():
     text = _text(_metrics(bce_small=2400.0, bce_large=2350.0))
     assert "lowers the reconstruction error by 50.0 nats/image" in text

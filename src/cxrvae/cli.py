@@ -13,6 +13,7 @@ from .data import DataError
 
 log = logging.getLogger("cxrvae")
 
+EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
@@ -34,6 +35,11 @@ def _data_options(p: argparse.ArgumentParser) -> None:
         default=d.data.normalize,
         help="min-max normalisation over the whole set (global) or over each image "
         "(default: %(default)s)",
+    )
+    g.add_argument(
+        "--drop-invalid",
+        action="store_true",
+        help="leave out images holding NaN or infinite values instead of refusing the file",
     )
     g.add_argument(
         "--seed",
@@ -242,7 +248,11 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     analysis = _analysis_overrides(args) if hasattr(args, "clusters") else {}
     return d.replace(
         seed=args.seed,
-        data={"image_size": args.image_size, "normalize": args.normalize},
+        data={
+            "image_size": args.image_size,
+            "normalize": args.normalize,
+            "drop_invalid": args.drop_invalid,
+        },
         model={
             "latent_dims": tuple(args.latent_dims),
             "widths": tuple(args.widths),
@@ -299,20 +309,25 @@ def _progress_factory():
     return start
 
 
-def _cmd_train(args) -> int:
+def _out(args) -> Path:
+    return args.out or Path("runs") / args.data.stem
+
+
+def _train(args) -> dict:
     from .study import train_study
 
-    cfg = config_from_args(args)
-    out = args.out or Path("runs") / args.data.stem
     metrics = train_study(
         args.data,
-        cfg,
-        out,
+        config_from_args(args),
+        _out(args),
         resume=args.resume,
         overwrite=args.overwrite,
         progress=_progress_factory(),
     )
     for k, m in metrics["models"].items():
+        if "failed" in m:
+            log.error("latent %s: FAILED after %d good epochs: %s", k, m["epochs"], m["failed"])
+            continue
         log.info(
             "latent %s: test loss %.2f = BCE %.2f + KL %.2f nats/image (%d epochs, %.0f s)",
             k,
@@ -322,18 +337,35 @@ def _cmd_train(args) -> int:
             m["epochs"],
             m["train_seconds"],
         )
-    log.info("wrote %s", out)
+    log.info("wrote %s", _out(args))
+    return metrics
+
+
+def _failures(metrics: dict, out: Path) -> int:
+    """Exit status 1 with one line when a model failed, else 0."""
+    failed = [k for k, m in metrics["models"].items() if "failed" in m]
+    if failed:
+        print(
+            f"cxrvae: error: training of latent {', '.join(failed)} failed (non-finite loss; "
+            f"see {out / 'metrics.json'}); the other models finished",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     return 0
+
+
+def _cmd_train(args) -> int:
+    return _failures(_train(args), _out(args))
 
 
 def _cmd_run(args) -> int:
     from .study import analyze_study
 
-    _cmd_train(args)
-    out = args.out or Path("runs") / args.data.stem
-    analyze_study(out)
-    log.info("report: %s", out / "report.html")
-    return 0
+    metrics = _train(args)
+    if any("failed" not in m for m in metrics["models"].values()):
+        analyze_study(_out(args))
+        log.info("report: %s", _out(args) / "report.html")
+    return _failures(metrics, _out(args))
 
 
 def _cmd_analyze(args) -> int:
@@ -381,12 +413,35 @@ def main(argv=None) -> int:
         if args.debug:
             raise
         print(f"cxrvae: error: {e}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
+    except OSError as e:  # unwritable folder, full disk...: say which file, keep what exists
+        if args.debug:
+            raise
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"cxrvae: error: {where}{e.strerror or e}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
-        out = getattr(args, "out", None) or "the run folder"
-        print(
-            f"\ncxrvae: interrupted; the last completed epoch is saved. Continue with the same "
-            f"command plus --resume (run folder: {out})",
-            file=sys.stderr,
-        )
+        if args.debug:
+            raise
+        print(f"\ncxrvae: interrupted. {_where_stopped(args)}", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _where_stopped(args) -> str:
+    """Which model and epoch an interrupted train/run reached, and how to continue."""
+    if args.command not in ("train", "run"):
+        return "Nothing was changed that a new run would not write again."
+    import torch
+
+    out = _out(args)
+    for ckpt in sorted(out.glob("latent_*/checkpoint.pt")):
+        if not (ckpt.parent / "model.safetensors").exists():
+            try:
+                done = len(torch.load(ckpt, weights_only=True)["history"])
+            except Exception:  # a checkpoint from before the interruption may be unreadable
+                continue
+            return (
+                f"{ckpt.parent.name} stopped after epoch {done}, which is saved. Continue "
+                "with the same command plus --resume."
+            )
+    return f"Continue with the same command plus --resume (run folder: {out})."

@@ -25,6 +25,7 @@ class DataConfig:
     image_size: int = 64
     normalize: str = "global"  # "global": min-max over the whole set; "per-image": each image
     test_fraction: float = 0.2
+    drop_invalid: bool = False  # drop images with NaN/inf instead of refusing the file
 
     def __post_init__(self):
         _check(
@@ -124,6 +125,16 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
+
+    def __post_init__(self):
+        # Each encoder layer halves the image: the size must survive every halving.
+        factor = 2 ** len(self.model.widths)
+        _check(
+            self.data.image_size % factor == 0,
+            f"image_size {self.data.image_size} cannot pass {len(self.model.widths)} stride-2 "
+            f"layers (widths {self.model.widths}): it must be a multiple of {factor}; use fewer "
+            "widths or another image size",
+        )
 
     def to_dict(self) -> dict:
         """Plain JSON-ready dictionary (tuples become lists)."""

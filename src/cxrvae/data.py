@@ -23,6 +23,7 @@ LABEL_KEYS = ("labels", "label", "y", "targets", "target", "classes")
 ID_KEYS = ("ids", "id", "filenames", "filename", "files", "names", "paths")
 SPLIT_KEYS = ("source_split", "split", "splits")
 MIN_IMAGE_SIZE = 16
+MIN_IMAGES = 10  # fewer cannot give a train and a test set of a few images each
 MAX_CLASSES = 50  # a per-image array with more distinct values is not taken as class labels
 # ITU-R BT.601 luma weights, the ones PIL uses for RGB -> L.
 LUMA = np.array([0.299, 0.587, 0.114])
@@ -133,6 +134,10 @@ def _open_npz(path: Path) -> dict[str, np.ndarray]:
         if path.suffix.lower() == ".npy":
             return {"images": np.load(path, allow_pickle=False)}
         if not zipfile.is_zipfile(path):
+            with open(path, "rb") as f:
+                starts_like_zip = f.read(4) == b"PK\x03\x04"
+            if starts_like_zip:  # a zip whose end (the central directory) is missing
+                raise DataError(f"{path}: truncated or corrupt npz (the zip archive is cut short)")
             raise DataError(f"{path}: not an npz file (an npz is a zip archive of .npy arrays)")
         with np.load(path, allow_pickle=False) as npz:
             return {k: npz[k] for k in npz.files}
@@ -170,14 +175,27 @@ def _pick_arrays(path: Path, arrays: dict[str, np.ndarray], notes: list[str]):
     if medmnist:
         # MedMNIST layout: pool train/val/test, remember each image's source split.
         parts = [arrays[f"{s}_images"] for s in medmnist]
+        for s, p in zip(medmnist, parts):
+            if not _is_numeric(p) or p.ndim < 2:
+                raise DataError(
+                    f"{path}: {s}_images ({p.dtype}, shape {p.shape}) is not a "
+                    "numeric array of images"
+                )
         if len({p.shape[1:] for p in parts}) != 1:
             raise DataError(f"{path}: the {', '.join(medmnist)} images have different shapes")
         images = np.concatenate(parts)
         split = np.concatenate([np.full(len(p), s) for s, p in zip(medmnist, parts)])
         per_image = {}
         label_parts = [arrays.get(f"{s}_labels") for s in medmnist]
-        if all(lp is not None for lp in label_parts):
+        if all(lp is not None and lp.ndim >= 1 for lp in label_parts):
+            if len({lp.shape[1:] for lp in label_parts}) != 1:
+                raise DataError(f"{path}: the *_labels arrays have different shapes")
             labels = np.concatenate(label_parts)
+            if len(labels) != len(images):
+                raise DataError(
+                    f"{path}: {len(labels)} labels for {len(images)} images in the "
+                    "train/val/test arrays"
+                )
             one = _to_1d_labels(labels, len(images))
             if one is not None:
                 per_image["labels"] = one
@@ -202,6 +220,12 @@ def _pick_arrays(path: Path, arrays: dict[str, np.ndarray], notes: list[str]):
     if len(arrays) > 1:
         notes.append(f"images from array {key!r}")
     n = len(images)
+    for k in (*LABEL_KEYS, *ID_KEYS):
+        if k in arrays and arrays[k].ndim >= 1 and len(arrays[k]) != n:
+            raise DataError(
+                f"{path}: array {k!r} has {len(arrays[k])} entries for {n} images; "
+                "labels and ids need one entry per image"
+            )
     per_image = {}
     for k, a in arrays.items():
         if k == key or k == "label_names":
@@ -362,7 +386,9 @@ def _normalization(images: np.ndarray, mode: str, path: Path):
     return lo, scale
 
 
-def load_npz(path, image_size: int = 64, normalize: str = "global") -> XrayData:
+def load_npz(
+    path, image_size: int = 64, normalize: str = "global", drop_invalid: bool = False
+) -> XrayData:
     """Load an npz of chest X-rays, whatever its layout.
 
     Parameters
@@ -373,6 +399,8 @@ def load_npz(path, image_size: int = 64, normalize: str = "global") -> XrayData:
         Side of the square images returned; other sizes are resized (antialiased).
     normalize : {"global", "per-image"}
         Min-max over the whole set (default) or over each image.
+    drop_invalid : bool
+        Drop images holding NaN or infinite values (and their labels) instead of refusing.
 
     Returns
     -------
@@ -394,6 +422,8 @@ def load_npz(path, image_size: int = 64, normalize: str = "global") -> XrayData:
         raise DataError(f"{path}: the image array {images.shape} is empty")
     if images.dtype.kind not in "biuf":
         raise DataError(f"{path}: images have dtype {images.dtype}; expected numbers")
+    if images.dtype.kind == "b":
+        images = images.view(np.uint8)  # False/True -> 0/1
     images = _channels_to_gray(path, images, notes)
     if min(images.shape[1:]) < MIN_IMAGE_SIZE:
         raise DataError(
@@ -402,10 +432,21 @@ def load_npz(path, image_size: int = 64, normalize: str = "global") -> XrayData:
         )
     if images.dtype.kind == "f":
         bad = np.array([not np.isfinite(im).all() for im in images])
-        if bad.any():
+        if bad.any() and not drop_invalid:
             raise DataError(
-                f"{path}: {int(bad.sum())} of {len(images)} images contain NaN or infinite values"
+                f"{path}: {int(bad.sum())} of {len(images)} images contain NaN or infinite "
+                "values; fix them or pass --drop-invalid to leave them out"
             )
+        if bad.any():
+            keep = np.flatnonzero(~bad)
+            images = images[keep]
+            per_image = {k: v[keep] for k, v in per_image.items()}
+            source_split = None if source_split is None else source_split[keep]
+            notes.append(f"dropped {int(bad.sum())} images containing NaN or infinite values")
+    if len(images) < MIN_IMAGES:
+        raise DataError(
+            f"{path}: {len(images)} usable images; the study needs at least {MIN_IMAGES}"
+        )
     images = _resize(images, image_size, notes)
     offset, scale = _normalization(images, normalize, path)
     labels, names, ids, extras = _labels_from(path, per_image, label_names, notes)

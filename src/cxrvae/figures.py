@@ -5,6 +5,7 @@ Images are (N, H, W) float arrays in [0, 1], shown in grayscale with bone bright
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import matplotlib
@@ -35,11 +36,20 @@ def color(k: int) -> str:
 
 
 def save_figure(fig: Figure, path) -> None:
-    """Save ``fig`` as PNG at ``path`` (folders created) and close it."""
+    """Save ``fig`` as PNG at ``path`` (folders created) and close it.
+
+    The PNG is written to a temporary name and renamed, so a crash or a full disk never leaves
+    a half-written figure under the final name.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        tmp.unlink(missing_ok=True)
 
 
 def _show(ax, img, title=None, fontsize=8):
@@ -369,5 +379,27 @@ def plot_maps(pca_coords, tsne_coords, categories, names, title: str, pca_varian
         ax=axes[1],
     )
     fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_error_distribution(values: dict, xlabel: str, title: str = "") -> Figure:
+    """Distribution of a per-image error for each model: ``values`` maps name -> (n,)."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    allv = np.concatenate([np.asarray(v, dtype=float) for v in values.values()])
+    bins = np.linspace(np.percentile(allv, 0.5), np.percentile(allv, 99.5), 50)
+    for i, (name, v) in enumerate(values.items()):
+        ax.hist(
+            v,
+            bins=bins,
+            histtype="step",
+            lw=1.8,
+            color=color(i),
+            label=f"{name} (median {np.median(v):.1f})",
+        )
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("test images")
+    ax.set_title(title or "Per-image reconstruction error on the test set")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

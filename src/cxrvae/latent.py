@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from .data import XrayData
 from .model import ConvVAE, kl_divergence
@@ -55,8 +56,26 @@ def decode(model: ConvVAE, z: np.ndarray) -> np.ndarray:
 
 def reconstruct(model: ConvVAE, data: XrayData, idx) -> np.ndarray:
     """Reconstructions (n, H, W) of the images ``idx``, decoded from their posterior means."""
-    mu, _ = encode(model, data, idx)
-    return decode(model, mu)
+    return reconstruct_scored(model, data, idx)[0]
+
+
+@torch.inference_mode()
+def reconstruct_scored(model: ConvVAE, data: XrayData, idx) -> tuple[np.ndarray, np.ndarray]:
+    """Reconstructions (n, H, W) from the posterior means, and each image's BCE (n,).
+
+    The BCE is summed over pixels and computed from the decoder's logits (exact, no clipping).
+    """
+    model.eval()
+    idx = np.asarray(idx)
+    images, bces = [], []
+    for start in range(0, len(idx), ENCODE_BATCH):
+        x = torch.from_numpy(data.normalized(idx[start : start + ENCODE_BATCH])).unsqueeze(1)
+        x = x.to(_device(model)).contiguous(memory_format=torch.channels_last)
+        logits = model.decode(model.encode(x)[0]).float()  # (B, 1, H, W)
+        bce = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum((1, 2, 3))
+        images.append(torch.sigmoid(logits)[:, 0].cpu().numpy())
+        bces.append(bce.cpu().numpy())
+    return np.concatenate(images), np.concatenate(bces).astype(np.float64)
 
 
 def sample_indices(pool, n_samples: int, seed: int) -> np.ndarray:

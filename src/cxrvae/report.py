@@ -17,11 +17,14 @@ from jinja2 import Environment
 # What counts as a clear difference, used by the discussion's sentences.
 ARI_SAME = 0.7  # adjusted Rand above this: two models group the images in much the same way
 ARI_DIFFERENT = 0.3  # below this: they group them differently
+LINEAR_SHARED = 0.8  # cross-validated R^2 above this: one space is a linear map of the other
 PCA_FAITHFUL = 0.6  # PC1 + PC2 explain at least this share: the PCA map shows most of the space
 SILHOUETTE_CLEAR = 0.5  # silhouette above this: well-separated clusters
 SILHOUETTE_WEAK = 0.25  # below this: clusters are cuts through a continuum
 LABEL_ENRICHED = 0.15  # a cluster's label share differs from the sample's by this much or more
 MIN_EFFECT = 0.5  # a path changes a feature when it moves by half its SD across the images
+PROBE_GOOD = 0.85  # probe AUC at or above: the latent space captures the label well
+PROBE_SOME = 0.65  # at or above: in part
 COLLAPSED_UNITS = 1  # at most this many active latent units: the posterior has collapsed
 
 FEATURE_WORDS = {
@@ -72,6 +75,28 @@ def _recon_answer(models: dict) -> str:
             f"The model with {hi} dimensions does not reconstruct better than the one with "
             f"{lo} (difference {_fmt(gain)} nats/image): the extra dimensions carry no "
             "extra information at this training length. "
+        )
+    quality = [(d, models[d].get("analysis", {})) for d in dims]
+    if all("test_bce_above_floor" in a for _, a in quality):
+        text += (
+            "Part of every BCE is a floor that no model can go below, because the targets are "
+            "grey levels (the summed binary entropy of each image, here "
+            f"{_fmt(quality[0][1]['test_bce_floor']['mean'])} nats/image on average). Above "
+            "that floor, with pixel-level PSNR and structural similarity (SSIM, 1 = identical): "
+            + "; ".join(
+                f"latent {d}: {_fmt(a['test_bce_above_floor']['mean'])} nats/image, PSNR "
+                f"{a['test_psnr']['mean']:.2f} dB, SSIM {a['test_ssim']['mean']:.3f}"
+                for d, a in quality
+            )
+            + ". "
+        )
+        lo_q, hi_q = quality[0][1], quality[-1][1]
+        share = 1 - hi_q["test_bce_above_floor"]["mean"] / max(
+            lo_q["test_bce_above_floor"]["mean"], 1e-12
+        )
+        text += (
+            f"Measured above the floor, the largest model removes {share:.0%} of the smallest "
+            "one's reconstruction error. "
         )
     act = [(d, models[d].get("analysis", {}).get("active_units")) for d in dims]
     if all(a is not None for _, a in act):
@@ -133,6 +158,8 @@ def _cluster_answer(models: dict, ari: dict, label_names) -> str:
                 s += " (the clusters partly follow the label)"
             else:
                 s += " (the clusters barely follow the label)"
+            if "nmi" in a:
+                s += f"; purity {a['purity']:.2f}, normalised mutual information {a['nmi']:.2f}"
         out.append(s + ".")
     text = " ".join(out)
     if ari:
@@ -153,7 +180,7 @@ def _cluster_answer(models: dict, ari: dict, label_names) -> str:
     return text
 
 
-def _organisation_answer(models: dict) -> str:
+def _organisation_answer(models: dict, r2: dict) -> str:
     out = []
     for d in sorted(models, key=int):
         a = models[d].get("analysis")
@@ -166,11 +193,40 @@ def _organisation_answer(models: dict) -> str:
             f"dimensions hold {top:.0%} of the KL, PC1 + PC2 explain "
             f"{sum(a['pca_explained_variance'][:2]):.0%} of the variance of the means"
         )
-    return (
+    text = (
         "How each latent space is used: " + "; ".join(out) + ". A space whose variance "
         "sits in a few directions is organised along a few dominant factors; one that "
         "spreads it over many dimensions encodes more independent detail."
     )
+    if r2:
+        text += (
+            " How much of one model's latent space a linear map from another's explains on "
+            "held-out images (cross-validated R^2): "
+            + "; ".join(
+                f"{p.split('->')[1]} from {p.split('->')[0]}: {v:.2f}" for p, v in r2.items()
+            )
+            + ". "
+        )
+        small_to_large = [v for p, v in r2.items() if int(p.split("->")[0]) < int(p.split("->")[1])]
+        large_to_small = [v for p, v in r2.items() if int(p.split("->")[0]) > int(p.split("->")[1])]
+        if small_to_large and large_to_small:
+            if min(large_to_small) >= LINEAR_SHARED and max(small_to_large) < LINEAR_SHARED:
+                text += (
+                    "Larger spaces contain the smaller ones' information almost linearly, "
+                    "while the smaller ones miss much of the larger ones': the extra "
+                    "dimensions hold information of their own."
+                )
+            elif min(r2.values()) >= LINEAR_SHARED:
+                text += (
+                    "Every space is close to a linear transform of the others: they "
+                    "encode much the same information, differently rotated."
+                )
+            else:
+                text += (
+                    "The spaces are not linear transforms of each other: the models "
+                    "organise the images differently, not just in another basis."
+                )
+    return text
 
 
 def _maps_answer(models: dict) -> str:
@@ -186,13 +242,52 @@ def _maps_answer(models: dict) -> str:
             else "so the PCA map flattens most of the space away and t-SNE's neighbourhoods "
             "show more of its structure"
         )
-        out.append(f"latent {d}: PC1 + PC2 explain {ev:.0%}, {how}")
+        clause = f"latent {d}: PC1 + PC2 explain {ev:.0%}, {how}"
+        tw = a.get("trustworthiness")
+        if tw:
+            clause += (
+                f" (trustworthiness of the neighbours shown: PCA {tw['pca']:.3f}, "
+                f"t-SNE {tw['tsne']:.3f})"
+            )
+        knn = a.get("knn_accuracy")
+        if knn:
+            clause += (
+                f"; 5-NN label accuracy {knn['latent']:.0%} in the latent space, "
+                f"{knn['pca']:.0%} in the PCA map, {knn['tsne']:.0%} in the t-SNE map"
+            )
+        out.append(clause)
     return (
         "PCA is a linear projection that keeps the directions of largest variance and "
         "global distances; t-SNE keeps local neighbourhoods and distorts distances between "
         "groups. " + "; ".join(out) + ". In the maps coloured by cluster, clusters that are "
         "separate in t-SNE but overlap in PCA differ in directions beyond the first two "
         "components."
+    )
+
+
+def _probe_answer(models: dict, label_names) -> str | None:
+    aucs = [
+        (d, models[d]["analysis"].get("probe_auc"))
+        for d in sorted(models, key=int)
+        if "analysis" in models[d]
+    ]
+    if not aucs or any(v is None for _, v in aucs):
+        return None
+    best = max(aucs, key=lambda x: x[1])
+    verdict = (
+        "captures the label well"
+        if best[1] >= PROBE_GOOD
+        else "captures the label only in part"
+        if best[1] >= PROBE_SOME
+        else "barely captures the label"
+    )
+    return (
+        "A logistic-regression probe from the latent means to the label "
+        f"({' / '.join(label_names or [])}), trained and scored on held-out images (5-fold "
+        "ROC AUC; 0.5 = chance, 1 = perfect): "
+        + "; ".join(f"latent {d}: {v:.3f}" for d, v in aucs)
+        + f". The best, latent {best[0]}, {verdict}: the models were never shown the labels, "
+        "so this is what unsupervised compression kept about them."
     )
 
 
@@ -286,8 +381,16 @@ def _axes_answer(models: dict) -> tuple[str, str, str]:
 
 def discussion(metrics: dict, label_names=None) -> list[dict]:
     """The study's questions, each answered by a paragraph built from ``metrics``."""
-    models = metrics["models"]
+    models = {k: m for k, m in metrics["models"].items() if "failed" not in m}
+    if not models:
+        return [
+            {
+                "question": "How does reconstruction differ between latent sizes, and why?",
+                "answer": "No model finished training, so there is nothing to compare.",
+            }
+        ]
     ari = metrics.get("analysis", {}).get("ari", {})
+    r2 = metrics.get("analysis", {}).get("linear_r2", {})
     items = [
         ("How does reconstruction differ between latent sizes, and why?", _recon_answer(models))
     ]
@@ -300,7 +403,7 @@ def discussion(metrics: dict, label_names=None) -> list[dict]:
             ),
             (
                 "Is the latent space organised differently between models?",
-                _organisation_answer(models),
+                _organisation_answer(models, r2),
             ),
             (
                 "How do the PCA and t-SNE maps differ, between methods and between models, and "
@@ -311,6 +414,9 @@ def discussion(metrics: dict, label_names=None) -> list[dict]:
             ("How do the interpolation axes differ from each other?", a2),
             ("How do the models' interpolation axes differ?", a3),
         ]
+        probe = _probe_answer(models, label_names)
+        if probe:
+            items.append(("What did the unsupervised latent space learn about the label?", probe))
     return [{"question": q, "answer": a} for q, a in items]
 
 
@@ -327,6 +433,10 @@ CAPTIONS = {
     "coloured by K-means cluster.",
     "maps_labels.png": "The same maps coloured by the dataset's labels.",
     "history.png": "Train and test loss per epoch: total, reconstruction (BCE) and KL.",
+    "worst_reconstructions.png": "The test images this model reconstructs worst (largest BCE "
+    "above the image's own floor), originals on top.",
+    "samples.png": "Images decoded from 16 random codes drawn from the prior N(0, I): what the "
+    "model generates.",
 }
 
 
@@ -357,7 +467,8 @@ nav a { margin-right: 1em; } .q { font-weight: 600; margin-top: 1.2em; }
 {% if versions.git_commit %}({{ versions.git_commit }}){% endif %} &middot; built {{ built }}</p>
 <nav><a href="#data">Data</a><a href="#training">Training</a>
 <a href="#reconstructions">Reconstructions</a><a href="#clusters">Clusters and maps</a>
-<a href="#interpolations">Interpolations</a><a href="#discussion">Discussion</a>
+<a href="#interpolations">Interpolations</a><a href="#samples">Samples</a>
+<a href="#discussion">Discussion</a>
 <a href="#config">Configuration</a></nav>
 
 <h2 id="data">1. Data</h2>
@@ -379,8 +490,20 @@ KL(q(z|x) || N(0, I)), in nats per image. Test values decode the posterior mean.
 
 <h2 id="reconstructions">3. Reconstructions</h2>
 {% if recon_comparison %}<figure><img src="{{ recon_comparison }}" alt="reconstructions">
-<figcaption>The same ten test images (top row) reconstructed by every model.</figcaption>
+<figcaption>The same test images (top row) reconstructed by every model.</figcaption>
 </figure>{% else %}<p>Not analysed yet: run <code>cxrvae analyze</code>.</p>{% endif %}
+{% if quality_rows %}<p>Reconstruction quality over the whole test set (means over images).
+The BCE floor is the summed binary entropy of each target image: the BCE of a perfect
+reconstruction, which no model can beat with grey-level targets.</p>
+<table><tr><th>latent</th><th>BCE</th><th>BCE floor</th><th>BCE above floor</th><th>MSE</th>
+<th>PSNR (dB)</th><th>SSIM</th></tr>
+{% for row in quality_rows %}<tr>{% for c in row %}<td>{{ c }}</td>{% endfor %}</tr>{% endfor %}
+</table>{% endif %}
+{% if error_distribution %}<figure><img src="{{ error_distribution }}" alt="errors">
+<figcaption>Distribution over test images of the BCE above each image's floor, per model.
+</figcaption></figure>{% endif %}
+{% for m in models %}{% for f in m.recon %}<figure><img src="{{ f.src }}" alt="{{ f.name }}">
+<figcaption>Latent {{ m.dim }}: {{ f.caption }}</figcaption></figure>{% endfor %}{% endfor %}
 
 <h2 id="clusters">4. Clusters and maps</h2>
 {% if sample_note %}<p>{{ sample_note }}.</p>{% endif %}
@@ -397,10 +520,14 @@ measured on the decoded images against t.</p>
 {% for f in m.interpolations %}<figure><img src="{{ f.src }}" alt="{{ f.name }}">
 <figcaption>{{ f.caption }}</figcaption></figure>{% endfor %}{% endfor %}
 
-<h2 id="discussion">6. Discussion</h2>
+{% if models | selectattr("samples") | list %}<h2 id="samples">6. Samples from the prior</h2>
+{% for m in models %}{% for f in m.samples %}<figure><img src="{{ f.src }}" alt="{{ f.name }}">
+<figcaption>Latent {{ m.dim }}: {{ f.caption }}</figcaption></figure>{% endfor %}{% endfor %}
+{% endif %}
+<h2 id="discussion">7. Discussion</h2>
 {% for d in discussion %}<p class="q">{{ d.question }}</p><p>{{ d.answer }}</p>{% endfor %}
 
-<h2 id="config">7. Configuration and versions</h2>
+<h2 id="config">8. Configuration and versions</h2>
 <pre>{{ config_json }}</pre>
 <table>{% for k, v in versions.items() %}<tr><th class="l">{{ k }}</th><td class="l">{{ v }}</td>
 </tr>{% endfor %}</table>
@@ -460,6 +587,15 @@ def build_report(out) -> Path:
     for d in dims:
         m = metrics["models"][d]
         a = m.get("analysis", {})
+        if "failed" in m:
+            rows.append(
+                [
+                    d,
+                    f"training failed after {m['epochs']} good epochs: {m['failed']}",
+                    *["-"] * (len(head) - 2),
+                ]
+            )
+            continue
         rows.append(
             [
                 d,
@@ -492,10 +628,11 @@ def build_report(out) -> Path:
             {
                 "dim": d,
                 "history": _model_figures(mdir, ["history.png"]),
+                "recon": _model_figures(mdir, ["reconstructions.png", "worst_reconstructions.png"]),
+                "samples": _model_figures(mdir, ["samples.png"]),
                 "clusters": _model_figures(
                     mdir,
                     [
-                        "reconstructions.png",
                         "silhouette.png",
                         "clusters.png",
                         "maps_clusters.png",
@@ -507,6 +644,25 @@ def build_report(out) -> Path:
         )
     comparison = figs / "history_comparison.png"
     recon_cmp = figs / "reconstructions_comparison.png"
+    errors = figs / "error_distribution.png"
+    quality_rows = []
+    for d in dims:
+        a = metrics["models"][d].get("analysis", {})
+        if "test_bce_above_floor" in a:
+            quality_rows.append(
+                [d]
+                + [
+                    _fmt(a[f"test_{k}"]["mean"], digits)
+                    for k, digits in (
+                        ("bce", 1),
+                        ("bce_floor", 1),
+                        ("bce_above_floor", 1),
+                        ("mse", 4),
+                        ("psnr", 2),
+                        ("ssim", 3),
+                    )
+                ]
+            )
     env = Environment(autoescape=True)
     html = env.from_string(TEMPLATE).render(
         source=data["source"],
@@ -520,6 +676,8 @@ def build_report(out) -> Path:
         table_rows=rows,
         comparison=_img(comparison) if comparison.exists() else None,
         recon_comparison=_img(recon_cmp) if recon_cmp.exists() else None,
+        error_distribution=_img(errors) if errors.exists() else None,
+        quality_rows=quality_rows,
         sample_note=metrics.get("analysis", {}).get("sample_note"),
         models=models,
         discussion=discussion(metrics, data.get("label_names")),

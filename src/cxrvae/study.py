@@ -10,8 +10,10 @@ import json
 import logging
 import os
 import platform
+import shutil
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +24,7 @@ from .data import XrayData, image_stats, load_npz, split_indices
 from .figures import (
     plot_brightness_contrast,
     plot_cluster_gallery,
+    plot_error_distribution,
     plot_history,
     plot_history_comparison,
     plot_image_grid,
@@ -119,6 +122,15 @@ def prepare_run_dir(out, resume: bool = False, overwrite: bool = False) -> Path:
         probe.unlink()
     except OSError as e:
         raise RunFolderError(f"{out}: cannot write there ({e.strerror or e})") from None
+    if overwrite and not resume:
+        # Replace the previous run's own files (only those: --out may hold other things), so
+        # none of its models can later pass for this run's.
+        for p in [*RUN_MARKERS, "report.html", "figures", *(q.name for q in out.glob("latent_*"))]:
+            target = out / p
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
     return out
 
 
@@ -127,7 +139,7 @@ def prepare_run_dir(out, resume: bool = False, overwrite: bool = False) -> Path:
 
 def load_data(data_path, cfg: RunConfig) -> XrayData:
     """Load the images as the configuration says."""
-    return load_npz(data_path, cfg.data.image_size, cfg.data.normalize)
+    return load_npz(data_path, cfg.data.image_size, cfg.data.normalize, cfg.data.drop_invalid)
 
 
 def make_split(data: XrayData, cfg: RunConfig, out: Path, resume: bool = False):
@@ -208,6 +220,42 @@ def _history_columns(history: list[dict]) -> dict:
     return {k: np.array([row[k] for row in history]) for k in history[0]}
 
 
+def _train_one(
+    data, train_idx, test_idx, cfg: RunConfig, folder: Path, k: int, resume: bool, progress, device
+) -> list[dict]:
+    """Train (or continue) the model of latent size k; write its history and weights."""
+    import torch
+
+    from .train import build_model, fit, save_model, write_history
+
+    ckpt = folder / "checkpoint.pt"
+    if not resume:
+        ckpt.unlink(missing_ok=True)
+    torch.manual_seed(derive_seed(cfg.seed, f"init-{k}"))
+    model = build_model(cfg.model, data.image_size, k)
+    done = len(torch.load(ckpt, weights_only=True)["history"]) if ckpt.exists() else 0
+    if done:
+        log.info("latent %d: resuming after epoch %d of %d", k, done, cfg.train.epochs)
+    report = progress(k, done, cfg.train.epochs) if progress else None
+    start = time.perf_counter()
+    history = fit(
+        model,
+        data,
+        train_idx,
+        test_idx,
+        cfg.train,
+        seed=derive_seed(cfg.seed, f"train-{k}"),
+        device=device,
+        callback=report,
+        checkpoint_path=ckpt,
+        config_dict=cfg.to_dict(),
+    )
+    log.info("latent %d: trained in %.1f s", k, time.perf_counter() - start)
+    write_history(folder / "history.csv", history)
+    save_model(folder / "model.safetensors", model)
+    return history
+
+
 def train_models(
     data: XrayData,
     train_idx,
@@ -218,6 +266,9 @@ def train_models(
     progress=None,
 ) -> dict:
     """Train one model per latent size; write weights, history and figures for each.
+
+    A model whose loss becomes non-finite stops there: its last good checkpoint is kept, the
+    failure is recorded under ``"failed"`` in its metrics, and the next model trains.
 
     Parameters
     ----------
@@ -231,42 +282,29 @@ def train_models(
     """
     import torch
 
-    from .train import build_model, fit, read_history, resolve_device, save_model, write_history
+    from .train import TrainingError, read_history, resolve_device
 
     device = resolve_device(cfg.train.device)
     results, histories = {}, {}
     for k in cfg.model.latent_dims:
         folder = out / f"latent_{k}"
         folder.mkdir(exist_ok=True)
-        weights, ckpt = folder / "model.safetensors", folder / "checkpoint.pt"
-        if resume and weights.exists() and (folder / "history.csv").exists():
+        if resume and (folder / "model.safetensors").exists() and (folder / "history.csv").exists():
             log.info("latent %d: already trained, skipped (--resume)", k)
             history = read_history(folder / "history.csv")
         else:
-            if not resume:
-                ckpt.unlink(missing_ok=True)
-            torch.manual_seed(derive_seed(cfg.seed, f"init-{k}"))
-            model = build_model(cfg.model, data.image_size, k)
-            done = 0
-            if ckpt.exists():
-                done = len(torch.load(ckpt, weights_only=True)["history"])
-            report = progress(k, done, cfg.train.epochs) if progress else None
-            start = time.perf_counter()
-            history = fit(
-                model,
-                data,
-                train_idx,
-                test_idx,
-                cfg.train,
-                seed=derive_seed(cfg.seed, f"train-{k}"),
-                device=device,
-                callback=report,
-                checkpoint_path=ckpt,
-                config_dict=cfg.to_dict(),
-            )
-            log.info("latent %d: trained in %.1f s", k, time.perf_counter() - start)
-            write_history(folder / "history.csv", history)
-            save_model(weights, model)
+            try:
+                history = _train_one(
+                    data, train_idx, test_idx, cfg, folder, k, resume, progress, device
+                )
+            except TrainingError as e:
+                ckpt = folder / "checkpoint.pt"
+                good = len(torch.load(ckpt, weights_only=True)["history"]) if ckpt.exists() else 0
+                log.error(
+                    "latent %d: %s; stopped after %d good epochs (checkpoint kept)", k, e, good
+                )
+                results[str(k)] = {"failed": str(e), "epochs": good}
+                continue
         histories[k] = _history_columns(history)
         save_figure(
             plot_history(histories[k], f"Latent {k}: train and test loss per epoch"),
@@ -283,8 +321,31 @@ def train_models(
             "epochs": len(history),
             "train_seconds": float(sum(r["seconds"] for r in history)),
         }
-    save_figure(plot_history_comparison(histories), out / "figures" / "history_comparison.png")
+    if histories:
+        save_figure(plot_history_comparison(histories), out / "figures" / "history_comparison.png")
     return results
+
+
+def _check_resume_config(out: Path, cfg: RunConfig) -> None:
+    """Refuse --resume when data, model or training settings differ from the saved run's."""
+    path = out / "config.json"
+    if not path.exists():
+        return
+    saved = read_json(path)["config"]
+    now = json.loads(json.dumps(cfg.to_dict()))
+    diff = [
+        f"{part}.{key}"
+        for part in ("data", "model", "train")
+        for key in now[part]
+        if saved.get(part, {}).get(key) != now[part][key]
+    ]
+    if saved.get("seed") != now["seed"]:
+        diff.insert(0, "seed")
+    if diff:
+        raise RunFolderError(
+            f"{out}: --resume needs the settings of the saved run; these differ: "
+            f"{', '.join(diff)} (use --overwrite to start again)"
+        )
 
 
 def train_study(
@@ -297,6 +358,8 @@ def train_study(
     data = load_data(data_path, cfg)  # before touching the folder: bad input writes nothing
     for note in data.notes:
         log.info("data: %s", note)
+    if resume:
+        _check_resume_config(Path(out), cfg)
     out = prepare_run_dir(out, resume=resume, overwrite=overwrite)
     seed_everything(cfg.seed)
     timings = {}
@@ -349,31 +412,58 @@ def _axis_label(axis: str, evr) -> str:
     return f"latent dimension {axis[1:]} (largest mean KL)"
 
 
-def analyze_model(
-    model, data: XrayData, sample_idx, recon_idx, cfg: RunConfig, out: Path, latent_dim: int
-) -> tuple[dict, np.ndarray, np.ndarray]:
-    """Reconstructions, clusters, maps and interpolations of one model; figures and metrics.
+@dataclass
+class ModelAnalysis:
+    """One model's analysis: metrics for metrics.json, and arrays for comparing models."""
 
-    Returns the model's analysis metrics, its cluster labels of the sample (for comparing
-    models) and its reconstructions (n, H, W) of the images ``recon_idx``.
-    """
+    metrics: dict
+    mu: np.ndarray  # (n_samples, latent_dim) posterior means of the sample
+    clusters: np.ndarray  # (n_samples,)
+    recon: np.ndarray  # (n_reconstructions, H, W) the shared test images, reconstructed
+    bce_above_floor: np.ndarray  # (n_test,)
+
+
+def _reconstruction_step(model, data, test_idx, recon_idx, name, folder) -> tuple[dict, ...]:
+    """Reconstruction quality over the whole test set, streamed; figures of 10 and the worst."""
+    from . import evidence as ev
     from . import latent as lt
 
-    a, seed = cfg.analysis, cfg.seed
-    folder = out / "figures" / f"latent_{latent_dim}"
-    name = f"Latent {latent_dim}"
+    parts = []
+    for start in range(0, len(test_idx), 512):
+        idx = test_idx[start : start + 512]
+        x_hat, bce = lt.reconstruct_scored(model, data, idx)
+        parts.append(ev.reconstruction_quality(data.normalized(idx), x_hat, bce))
+    quality = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     recon = lt.reconstruct(model, data, recon_idx)
     save_figure(
         plot_reconstructions(
             data.normalized(recon_idx),
-            {f"latent {latent_dim}": recon},
+            {name.lower(): recon},
             f"{name}: test images (top) and reconstructions (bottom)",
         ),
         folder / "reconstructions.png",
     )
+    worst = np.argsort(quality["bce_above_floor"])[::-1][:GALLERY_SIZE]
+    save_figure(
+        plot_reconstructions(
+            data.normalized(test_idx[worst]),
+            {name.lower(): lt.reconstruct(model, data, test_idx[worst])},
+            f"{name}: the {len(worst)} worst-reconstructed test images (largest BCE above "
+            "its floor)",
+        ),
+        folder / "worst_reconstructions.png",
+    )
+    metrics = {f"test_{k}": ev.summarize(v) for k, v in quality.items()}
+    metrics["recon_mse"] = float(np.mean((recon - data.normalized(recon_idx)) ** 2))
+    return metrics, recon, quality["bce_above_floor"]
 
-    mu, logvar = lt.encode(model, data, sample_idx)
-    # Clusters: the K with the best silhouette unless K is given.
+
+def _cluster_step(mu, data, sample_idx, cfg: RunConfig, name, folder, latent_dim):
+    """K-means (K by silhouette unless given), galleries; returns (metrics, cluster labels)."""
+    from . import evidence as ev
+    from . import latent as lt
+
+    a, seed = cfg.analysis, cfg.seed
     curve = {}
     if a.clusters is None:
         curve = lt.silhouette_curve(mu, a.k_range, derive_seed(seed, "kmeans"), a.n_init)
@@ -384,6 +474,14 @@ def analyze_model(
         )
     else:
         k = min(a.clusters, len(mu) - 1)
+        if k < a.clusters:
+            log.warning(
+                "latent %d: %d clusters asked for %d images; using %d",
+                latent_dim,
+                a.clusters,
+                len(mu),
+                k,
+            )
     clusters = lt.kmeans(mu, k, derive_seed(seed, "kmeans"), a.n_init)
     sizes = np.bincount(clusters, minlength=k)
     rng = np.random.default_rng(derive_seed(seed, f"gallery-{latent_dim}"))
@@ -396,9 +494,40 @@ def analyze_model(
         plot_cluster_gallery(galleries, sizes, f"{name}: random members of each K-means cluster"),
         folder / "clusters.png",
     )
+    feats = lt.image_features(data.normalized(sample_idx))
+    metrics = {
+        "clusters": int(k),
+        "silhouette": {str(kk): v for kk, v in curve.items()},
+        "cluster_sizes": sizes.tolist(),
+        "cluster_features": [
+            {
+                f: float(feats[f][clusters == c].mean())
+                for f in ("brightness", "contrast", "edge_energy")
+            }
+            for c in range(k)
+        ],
+    }
+    if curve:
+        metrics["silhouette_chosen"] = curve[k]
+    labels = None if data.labels is None else data.labels[sample_idx]
+    if labels is not None:
+        metrics["label_share_per_cluster"] = [
+            {n: float(np.mean(labels[clusters == c] == j)) for j, n in enumerate(data.label_names)}
+            for c in range(k)
+        ]
+        metrics.update(ev.cluster_label_agreement(clusters, labels))
+    return metrics, clusters
 
+
+def _map_step(mu, clusters, data, sample_idx, cfg: RunConfig, name, folder):
+    """PCA and t-SNE maps coloured by cluster (and label); returns (metrics, pca, tsne)."""
+    from . import evidence as ev
+    from . import latent as lt
+
+    seed = cfg.seed
+    k = int(clusters.max()) + 1
     pca_xy, evr = lt.pca(mu, derive_seed(seed, "pca"))
-    tsne_xy = lt.tsne(mu, a.perplexity, derive_seed(seed, "tsne"))
+    tsne_xy = lt.tsne(mu, cfg.analysis.perplexity, derive_seed(seed, "tsne"))
     save_figure(
         plot_maps(
             pca_xy,
@@ -410,26 +539,42 @@ def analyze_model(
         ),
         folder / "maps_clusters.png",
     )
-    label_stats = {}
-    if data.labels is not None:
-        lab = data.labels[sample_idx]
+    metrics = {
+        "pca_explained_variance": evr.tolist(),
+        "trustworthiness": {
+            "pca": ev.map_trustworthiness(mu, pca_xy),
+            "tsne": ev.map_trustworthiness(mu, tsne_xy),
+        },
+    }
+    labels = None if data.labels is None else data.labels[sample_idx]
+    if labels is not None:
         save_figure(
             plot_maps(
                 pca_xy,
                 tsne_xy,
-                lab,
+                labels,
                 data.label_names,
                 f"{name}: the same maps coloured by label",
                 evr,
             ),
             folder / "maps_labels.png",
         )
-        label_stats = {
-            "label_share_per_cluster": [
-                {n: float(np.mean(lab[clusters == c] == j)) for j, n in enumerate(data.label_names)}
-                for c in range(k)
-            ],
+    if ev.usable_labels(labels):
+        s = derive_seed(seed, "evidence")
+        metrics["knn_accuracy"] = {
+            "latent": ev.knn_accuracy(mu, labels, s),
+            "pca": ev.knn_accuracy(pca_xy, labels, s),
+            "tsne": ev.knn_accuracy(tsne_xy, labels, s),
         }
+        metrics["probe_auc"] = ev.probe_auc(mu, labels, s)
+    return metrics, pca_xy, tsne_xy
+
+
+def _interpolation_step(
+    model, mu, logvar, pca_xy, tsne_xy, evr, data, sample_idx, cfg: RunConfig, name, folder
+) -> dict:
+    """Interpolations along PCA1/2, t-SNE1/2 and the most used latent dimension."""
+    from . import latent as lt
 
     dim, kl_per_dim = lt.most_used_dim(mu, logvar)
     axes = {
@@ -439,12 +584,13 @@ def analyze_model(
         "tsne2": tsne_xy[:, 1],
         f"z{dim}": mu[:, dim],
     }
-    member_feats = lt.image_features(data.normalized(sample_idx))
-    spread = {f: float(v.std()) for f, v in member_feats.items()}
+    spread = lt.feature_spread(data.normalized(sample_idx))
     interps = {}
     for axis, values in axes.items():
         label = _axis_label(axis, evr)
-        it = lt.interpolate_axis(model, data, sample_idx, values, axis, label, a.n_between, spread)
+        it = lt.interpolate_axis(
+            model, data, sample_idx, values, axis, label, cfg.analysis.n_between, spread
+        )
         feats = lt.image_features(it.images)
         # Change from t = 0 in standard deviations of the feature across the sampled images.
         shown = {f: (feats[f] - feats[f][0]) / max(spread[f], 1e-12) for f in PATH_FEATURES}
@@ -461,29 +607,74 @@ def analyze_model(
             folder / f"interpolation_{axis}.png",
         )
         interps[axis] = {"label": label, "values": list(it.values), "trends": it.trends}
-    metrics = {
-        "n_samples": int(len(sample_idx)),
-        "clusters": int(k),
-        "silhouette": {str(kk): v for kk, v in curve.items()},
-        "cluster_sizes": sizes.tolist(),
-        "cluster_features": [
-            {
-                f: float(member_feats[f][clusters == c].mean())
-                for f in ("brightness", "contrast", "edge_energy")
-            }
-            for c in range(k)
-        ],
-        **label_stats,
-        "pca_explained_variance": evr.tolist(),
+    return {
         "kl_per_dim": kl_per_dim.tolist(),
         "active_units": int(np.sum(mu.var(0) > 0.01)),
         "interpolation_dim": dim,
         "interpolations": interps,
-        "recon_mse": float(np.mean((recon - data.normalized(recon_idx)) ** 2)),
     }
-    if curve:
-        metrics["silhouette_chosen"] = curve[k]
-    return metrics, clusters, recon
+
+
+def analyze_model(
+    model,
+    data: XrayData,
+    sample_idx,
+    test_idx,
+    recon_idx,
+    cfg: RunConfig,
+    out: Path,
+    latent_dim: int,
+) -> ModelAnalysis:
+    """Reconstructions, clusters, maps, interpolations and samples of one model."""
+    from . import latent as lt
+
+    folder = out / "figures" / f"latent_{latent_dim}"
+    name = f"Latent {latent_dim}"
+    metrics = {"n_samples": int(len(sample_idx))}
+    recon_metrics, recon, above_floor = _reconstruction_step(
+        model, data, test_idx, recon_idx, name, folder
+    )
+    mu, logvar = lt.encode(model, data, sample_idx)
+    cluster_metrics, clusters = _cluster_step(mu, data, sample_idx, cfg, name, folder, latent_dim)
+    map_metrics, pca_xy, tsne_xy = _map_step(mu, clusters, data, sample_idx, cfg, name, folder)
+    evr = np.asarray(map_metrics["pca_explained_variance"])
+    interp_metrics = _interpolation_step(
+        model, mu, logvar, pca_xy, tsne_xy, evr, data, sample_idx, cfg, name, folder
+    )
+    # Generation: decode codes drawn from the prior N(0, I).
+    rng = np.random.default_rng(derive_seed(cfg.seed, f"generate-{latent_dim}"))
+    z = rng.standard_normal((16, latent_dim)).astype(np.float32)
+    save_figure(
+        plot_image_grid(
+            lt.decode(model, z), title=f"{name}: 16 images decoded from random codes z ~ N(0, I)"
+        ),
+        folder / "samples.png",
+    )
+    metrics.update(recon_metrics, **cluster_metrics, **map_metrics, **interp_metrics)
+    return ModelAnalysis(metrics, mu, clusters, recon, above_floor)
+
+
+def _compare_models(results: dict[int, ModelAnalysis], seed: int) -> dict:
+    """Adjusted Rand index between clusterings, and linear R^2 between latent spaces."""
+    from sklearn.metrics import adjusted_rand_score
+
+    from .evidence import linear_r2
+
+    dims = list(results)
+    pairs = [(a, b) for i, a in enumerate(dims) for b in dims[i + 1 :]]
+    s = derive_seed(seed, "evidence")
+    return {
+        "ari": {
+            f"{a}-{b}": float(adjusted_rand_score(results[a].clusters, results[b].clusters))
+            for a, b in pairs
+        },
+        "linear_r2": {
+            f"{a}->{b}": linear_r2(results[a].mu, results[b].mu, s)
+            for a in dims
+            for b in dims
+            if a != b
+        },
+    }
 
 
 def analyze_study(out, analysis_overrides: dict | None = None) -> dict:
@@ -492,8 +683,6 @@ def analyze_study(out, analysis_overrides: dict | None = None) -> dict:
     ``analysis_overrides`` replaces fields of the saved analysis configuration (``clusters``,
     ``n_samples``, ``perplexity``...).
     """
-    from sklearn.metrics import adjusted_rand_score
-
     from . import latent as lt
     from .report import build_report
     from .train import load_model, resolve_device
@@ -514,47 +703,60 @@ def analyze_study(out, analysis_overrides: dict | None = None) -> dict:
     seed_everything(cfg.seed)
     device = resolve_device(cfg.train.device)
     metrics = read_json(out / "metrics.json")
+    a = cfg.analysis
     recon_idx = lt.sample_indices(
-        test_idx, cfg.analysis.n_reconstructions, derive_seed(cfg.seed, "reconstructions")
+        test_idx, a.n_reconstructions, derive_seed(cfg.seed, "reconstructions")
     )
-    sample_idx = lt.sample_indices(
-        train_idx, cfg.analysis.n_samples, derive_seed(cfg.seed, "sample")
-    )
+    sample_idx = lt.sample_indices(train_idx, a.n_samples, derive_seed(cfg.seed, "sample"))
     note = (
-        f"all {len(sample_idx)} training images encoded (fewer than {cfg.analysis.n_samples})"
-        if len(sample_idx) < cfg.analysis.n_samples
+        f"all {len(sample_idx)} training images encoded (fewer than {a.n_samples})"
+        if len(sample_idx) < a.n_samples
         else f"{len(sample_idx)} of {len(train_idx)} training images encoded"
     )
+    if len(recon_idx) < a.n_reconstructions:
+        note += (
+            f"; reconstructions show all {len(recon_idx)} test images (fewer than "
+            f"{a.n_reconstructions})"
+        )
     log.info("analysis: %s", note)
 
-    recons, labels, timings = {}, {}, {}
+    results: dict[int, ModelAnalysis] = {}
+    timings = {}
     for k in cfg.model.latent_dims:
+        if "failed" in metrics["models"].get(str(k), {"failed": "not trained"}):
+            log.warning("latent %d: not analysed (training failed or missing)", k)
+            continue
         t0 = time.perf_counter()
         model = load_model(out / f"latent_{k}" / "model.safetensors", device)
-        m, labels[k], recons[f"latent {k}"] = analyze_model(
-            model, data, sample_idx, recon_idx, cfg, out, k
-        )
-        metrics["models"][str(k)]["analysis"] = m
+        results[k] = analyze_model(model, data, sample_idx, test_idx, recon_idx, cfg, out, k)
+        metrics["models"][str(k)]["analysis"] = results[k].metrics
         timings[str(k)] = time.perf_counter() - t0
-        log.info("latent %d: analysed in %.1f s (K = %d)", k, timings[str(k)], m["clusters"])
+        log.info(
+            "latent %d: analysed in %.1f s (K = %d)",
+            k,
+            timings[str(k)],
+            results[k].metrics["clusters"],
+        )
+    figs = out / "figures"
     save_figure(
         plot_reconstructions(
             data.normalized(recon_idx),
-            recons,
-            "The same 10 test images reconstructed by every model",
+            {f"latent {k}": r.recon for k, r in results.items()},
+            f"The same {len(recon_idx)} test images reconstructed by every model",
         ),
-        out / "figures" / "reconstructions_comparison.png",
+        figs / "reconstructions_comparison.png",
     )
-    dims = list(cfg.model.latent_dims)
-    ari = {
-        f"{a}-{b}": float(adjusted_rand_score(labels[a], labels[b]))
-        for i, a in enumerate(dims)
-        for b in dims[i + 1 :]
-    }
+    save_figure(
+        plot_error_distribution(
+            {f"latent {k}": r.bce_above_floor for k, r in results.items()},
+            "BCE above its floor (nats per image)",
+        ),
+        figs / "error_distribution.png",
+    )
     metrics["analysis"] = {
         "sample_note": note,
         "n_samples": int(len(sample_idx)),
-        "ari": ari,
+        **_compare_models(results, cfg.seed),
         "config": cfg.to_dict()["analysis"],
     }
     metrics.setdefault("timings", {})["analysis"] = timings
