@@ -366,3 +366,51 @@ def test_fuzz_random_bytes_raise_data_error(tmp_path, blob, zip_header):
     path.write_bytes((b"PK\x03\x04" if zip_header else b"") + blob)
     with pytest.raises(DataError):
         load_npz(path)
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 300 KB tmpfs mounted in tmp_path (needs root and mount permission, else skipped)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(mount)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs to fill a disk: {done.stderr.decode().strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_full_disk_is_one_line_naming_the_file_and_leaves_no_partial_file(
+    tmp_path, tiny_disk, capsys
+):
+    path = tmp_path / "input.npz"
+    np.savez(path, images=_good(60))
+    out = tiny_disk / "run"
+    assert main(["train", str(path), "--out", str(out), *TINY]) == 2
+    err = capsys.readouterr().err
+    assert re.fullmatch(r"cxrvae: error: .+: No space left on device\n", err)
+    assert str(out) in err
+    written = [p for p in out.rglob("*") if p.is_file()]
+    assert not [p for p in written if p.name.endswith(".tmp")]
+    for p in written:  # whatever was written is complete
+        if p.suffix == ".json":
+            json.loads(p.read_text())
+        elif p.suffix == ".png":
+            assert p.read_bytes()[-8:-4] == b"IEND"
+
+
+def test_small_sets_adapt_and_say_what_was_used(tmp_path):
+    path = tmp_path / "input.npz"
+    np.savez(path, images=_good(30))
+    out = tmp_path / "run"
+    args = ["run", str(path), "--out", str(out), *TINY, "--clusters", "40", "--perplexity", "5"]
+    assert main(args) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    n_train, n_test = m["data"]["n_train"], m["data"]["n_test"]
+    assert n_test < 10
+    note = m["analysis"]["sample_note"]
+    assert f"all {n_train} training images encoded (fewer than 1000)" in note
+    assert f"reconstructions show all {n_test} test images" in note
+    assert m["models"]["2"]["analysis"]["clusters"] == n_train - 1

@@ -168,3 +168,11 @@ def test_discussion_says_whether_clusters_follow_the_label(shares, follows):
     text = " ".join(d["answer"] for d in discussion(m, ["normal", "pneumonia"]))
     assert ("partly follow the label" in text) == follows
     assert ("barely follow the label" in text) == (not follows)
+
+
+def test_discussion_counts_unused_dimensions_from_their_kl():
+    m = _metrics()
+    m["models"]["32"]["analysis"]["kl_per_dim"] = [1.0] * 27 + [0.001] * 5
+    assert "left at the prior: 0 of 4, 5 of 32" in _text(m)
+    m["models"]["32"]["analysis"]["kl_per_dim"] = [1.0] * 32
+    assert "left at the prior" not in _text(m)

@@ -5,7 +5,6 @@ Images are (N, H, W) float arrays in [0, 1], shown in grayscale with bone bright
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import matplotlib
@@ -14,6 +13,8 @@ matplotlib.use("Agg")  # figures are written to files; no display is assumed
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+
+from .files import atomic_write  # noqa: E402
 
 # Fixed categorical colours (tab10 order) so cluster k has the same colour in every figure.
 COLORS = [
@@ -43,13 +44,10 @@ def save_figure(fig: Figure, path) -> None:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-        os.replace(tmp, path)
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
     finally:
         plt.close(fig)
-        tmp.unlink(missing_ok=True)
 
 
 def _show(ax, img, title=None, fontsize=8):

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
 from jinja2 import Environment
+
+from .files import atomic_write
 
 # What counts as a clear difference, used by the discussion's sentences.
 ARI_SAME = 0.7  # adjusted Rand above this: two models group the images in much the same way
@@ -25,6 +26,7 @@ LABEL_ENRICHED = 0.15  # a cluster's label share differs from the sample's by th
 MIN_EFFECT = 0.5  # a path changes a feature when it moves by half its SD across the images
 PROBE_GOOD = 0.85  # probe AUC at or above: the latent space captures the label well
 PROBE_SOME = 0.65  # at or above: in part
+UNUSED_KL = 0.05  # a latent dimension with less mean KL than this (nats) is unused
 COLLAPSED_UNITS = 1  # at most this many active latent units: the posterior has collapsed
 
 FEATURE_WORDS = {
@@ -114,11 +116,15 @@ def _recon_answer(models: dict) -> str:
                 "so the clusters, maps and interpolations of such a model carry little "
                 "meaning. "
             )
-        idle = [d for d, a in act if a < int(d)]
-        if idle:
+        unused = {
+            d: sum(v < UNUSED_KL for v in models[d]["analysis"].get("kl_per_dim", [])) for d in dims
+        }
+        if any(unused.values()):
             text += (
-                "Unused dimensions stay at the prior (their KL is near zero), which is why "
-                "adding dimensions raises the KL less than proportionally. "
+                f"Dimensions whose mean KL is below {UNUSED_KL} nats, left at the prior: "
+                + ", ".join(f"{n} of {d}" for d, n in unused.items())
+                + ". They carry no information, which is why adding dimensions raises the KL "
+                "less than in proportion. "
             )
     return text
 
@@ -479,7 +485,9 @@ nav a { margin-right: 1em; } .q { font-weight: 600; margin-top: 1.2em; }
 
 <h2 id="training">2. Models and training</h2>
 <p>One convolutional VAE per latent size; loss = binary cross-entropy summed over pixels +
-KL(q(z|x) || N(0, I)), in nats per image. Test values decode the posterior mean.</p>
+KL(q(z|x) || N(0, I)), in nats per image. Train values are averaged over each epoch with
+sampled codes and BatchNorm in training mode; test values decode the posterior mean with the
+model in eval mode, which is why the test curves can lie below the training curves.</p>
 <table><tr>{% for h in table_head %}<th>{{ h }}</th>{% endfor %}</tr>
 {% for row in table_rows %}<tr>{% for c in row %}<td>{{ c }}</td>{% endfor %}</tr>{% endfor %}
 </table>
@@ -683,8 +691,4 @@ def build_report(out) -> Path:
         discussion=discussion(metrics, data.get("label_names")),
         config_json=json.dumps(saved["config"], indent=2),
     )
-    path = out / "report.html"
-    tmp = out / ".report.html.tmp"
-    tmp.write_text(html, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return atomic_write(out / "report.html", lambda tmp: tmp.write_text(html, encoding="utf-8"))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import platform
 import shutil
 import subprocess
@@ -37,6 +36,7 @@ from .figures import (
     plot_typical_atypical,
     save_figure,
 )
+from .files import atomic_write
 from .seeding import derive_seed, seed_everything
 
 log = logging.getLogger(__name__)
@@ -53,10 +53,8 @@ class RunFolderError(ValueError):
 
 def write_json(path, obj) -> None:
     """Write JSON through a temporary file and a rename, so readers never see half a file."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=_jsonable) + "\n")
-    os.replace(tmp, path)
+    text = json.dumps(obj, indent=2, default=_jsonable) + "\n"
+    atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
 def _jsonable(o):
@@ -154,9 +152,12 @@ def make_split(data: XrayData, cfg: RunConfig, out: Path, resume: bool = False):
     train, test = split_indices(
         len(data), data.labels, data.groups, derive_seed(cfg.seed, "split"), cfg.data.test_fraction
     )
-    tmp = out / ".split.tmp.npz"
-    np.savez(tmp, train=train, test=test)
-    os.replace(tmp, path)
+
+    def write(tmp):
+        with open(tmp, "wb") as f:  # a file object: np.savez would append ".npz" to a name
+            np.savez(f, train=train, test=test)
+
+    atomic_write(path, write)
     return train, test
 
 

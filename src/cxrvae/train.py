@@ -6,10 +6,10 @@ normalised on the fly, so no float copy of the set exists and there is no per-it
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import math
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +19,7 @@ import torch
 
 from .config import ModelConfig, TrainConfig
 from .data import XrayData
+from .files import atomic_write
 from .model import ConvVAE, vae_loss
 from .seeding import make_generator
 
@@ -226,17 +227,6 @@ def fit(
 # --------------------------------------------------------------------------- files
 
 
-def _atomic(path: Path, write) -> None:
-    """Write through a temporary file in the same folder, then rename over ``path``."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def save_checkpoint(path, model, optimizer, scheduler, generator, history, config_dict) -> None:
     """Everything needed to continue training, loadable with ``weights_only=True``."""
     state = {
@@ -251,7 +241,11 @@ def save_checkpoint(path, model, optimizer, scheduler, generator, history, confi
         "model_args": _model_args(model),
         "versions": {"torch": str(torch.__version__)},
     }
-    _atomic(path, lambda p: torch.save(state, p))
+    # Serialise in memory, then write with plain file I/O: a full disk then raises OSError
+    # (torch.save writing to a full disk raises a RuntimeError that names no file).
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write(path, lambda p: p.write_bytes(buffer.getvalue()))
 
 
 def _restore(path, model, optimizer, scheduler, generator) -> list[dict]:
@@ -277,11 +271,12 @@ def _model_args(model: ConvVAE) -> dict:
 
 def save_model(path, model: ConvVAE) -> None:
     """Weights as safetensors, with the constructor arguments in the file's metadata."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     meta = {"cxrvae_model": json.dumps(_model_args(model))}
-    _atomic(path, lambda p: save_file(tensors, str(p), metadata=meta))
+    blob = save(tensors, metadata=meta)
+    atomic_write(path, lambda p: p.write_bytes(blob))
 
 
 def load_model(path, device="cpu") -> ConvVAE:
@@ -303,7 +298,7 @@ def write_history(path, history: list[dict]) -> None:
         lines.append(
             ",".join(str(row[c]) if c == "epoch" else f"{row[c]:.6f}" for c in HISTORY_COLUMNS)
         )
-    _atomic(path, lambda p: p.write_text("\n".join(lines) + "\n"))
+    atomic_write(path, lambda p: p.write_text("\n".join(lines) + "\n"))
 
 
 def read_history(path) -> list[dict]:

@@ -1,0 +1,32 @@
+"""Atomic file writes, usable from any module (like config and seeding).
+
+Every file cxrvae writes goes through :func:`atomic_write`: written under a temporary name in
+the same folder, then renamed over the final name. An interruption or a full disk therefore
+never leaves a half-written file under the final name, and an error names the file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+
+def atomic_write(path, write: Callable[[Path], object]) -> Path:
+    """Call ``write(tmp_path)``, then rename the temporary file to ``path``.
+
+    Raises
+    ------
+    OSError
+        With ``filename`` set to ``path`` (for example "No space left on device").
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except OSError as e:
+        raise OSError(e.errno, e.strerror or str(e), str(path)) from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
