@@ -37,6 +37,29 @@ def npz_path(tmp_path, xrays):
     return path
 
 
+@pytest.fixture(scope="session")
+def tiny_cli():
+    """CLI options for two small models, two epochs, 32 px on the CPU, quiet."""
+    return [
+        "--image-size",
+        "32",
+        "--latent-dims",
+        "2",
+        "4",
+        "--widths",
+        "8",
+        "16",
+        "32",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "16",
+        "--device",
+        "cpu",
+        "-q",
+    ]
+
+
 @pytest.fixture
 def tiny_config():
     """Two small models, two epochs, 32 px: seconds on a CPU."""

@@ -8,24 +8,6 @@ import pytest
 
 from cxrvae.cli import build_parser, main
 
-TINY = [
-    "--image-size",
-    "32",
-    "--latent-dims",
-    "2",
-    "4",
-    "--widths",
-    "8",
-    "16",
-    "32",
-    "--epochs",
-    "2",
-    "--batch-size",
-    "16",
-    "--device",
-    "cpu",
-    "-q",
-]
 ANALYSIS = ["--n-samples", "60", "--perplexity", "10"]
 CONTRACT = [
     "config.json",
@@ -53,7 +35,7 @@ AXES = ("pca1", "pca2", "tsne1", "tsne2")
 
 
 @pytest.fixture(scope="module")
-def study(tmp_path_factory):
+def study(tmp_path_factory, tiny_cli):
     """One finished `cxrvae run` on the synthetic set, shared by the tests below."""
     from cxrvae.data import synthetic_xrays
 
@@ -68,7 +50,7 @@ def study(tmp_path_factory):
         label_names=np.array(["normal", "pneumonia"]),
     )
     out = tmp / "run"
-    assert main(["run", str(tmp / "xray_images.npz"), "--out", str(out), *TINY, *ANALYSIS]) == 0
+    assert main(["run", str(tmp / "xray_images.npz"), "--out", str(out), *tiny_cli, *ANALYSIS]) == 0
     return tmp, out
 
 
@@ -186,20 +168,20 @@ def test_report_rebuilds_from_disk(study):
     assert "Discussion" in (out / "report.html").read_text()
 
 
-def test_train_refuses_existing_run_without_flag(study, capsys):
+def test_train_refuses_existing_run_without_flag(study, capsys, tiny_cli):
     tmp, out = study
-    code = main(["train", str(tmp / "xray_images.npz"), "--out", str(out), *TINY])
+    code = main(["train", str(tmp / "xray_images.npz"), "--out", str(out), *tiny_cli])
     err = capsys.readouterr().err
     assert code == 2
     assert "already holds a run" in err and "--resume" in err
     assert "Traceback" not in err
 
 
-def test_train_resume_skips_finished_models(study, capsys):
+def test_train_resume_skips_finished_models(study, capsys, tiny_cli):
     tmp, out = study
     before = (out / "latent_2" / "model.safetensors").read_bytes()
     assert (
-        main(["train", str(tmp / "xray_images.npz"), "--out", str(out), *TINY[:-1], "--resume"])
+        main(["train", str(tmp / "xray_images.npz"), "--out", str(out), *tiny_cli[:-1], "--resume"])
         == 0
     )
     assert "latent 2: already trained, skipped" in capsys.readouterr().err
@@ -214,11 +196,11 @@ def test_train_resume_skips_finished_models(study, capsys):
         (lambda p: np.savez(p, images=np.full((20, 32, 32), 9, np.uint8)), "every pixel"),
     ],
 )
-def test_bad_input_one_line_exit_2_nothing_written(tmp_path, capsys, make, message):
+def test_bad_input_one_line_exit_2_nothing_written(tmp_path, capsys, make, message, tiny_cli):
     path = tmp_path / "input.npz"
     make(path)
     out = tmp_path / "run"
-    code = main(["train", str(path), "--out", str(out), *TINY])
+    code = main(["train", str(path), "--out", str(out), *tiny_cli])
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert re.fullmatch(r"cxrvae: error: .+", err) and message in err and str(path) in err

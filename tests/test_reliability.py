@@ -17,25 +17,6 @@ from hypothesis import strategies as st
 from cxrvae.cli import main
 from cxrvae.data import DataError, load_npz, synthetic_xrays
 
-TINY = [
-    "--image-size",
-    "32",
-    "--latent-dims",
-    "2",
-    "4",
-    "--widths",
-    "8",
-    "16",
-    "32",
-    "--epochs",
-    "2",
-    "--batch-size",
-    "16",
-    "--device",
-    "cpu",
-    "-q",
-]
-
 
 def _good(n=40):
     return synthetic_xrays(n=n, size=32, seed=0)[0]
@@ -94,11 +75,11 @@ BAD = {
 
 
 @pytest.mark.parametrize("kind", list(BAD))
-def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, kind):
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, kind, tiny_cli):
     path = tmp_path / "input.npz"
     _write(path, kind)
     out = tmp_path / "run"
-    code = main(["train", str(path), "--out", str(out), *TINY])
+    code = main(["train", str(path), "--out", str(out), *tiny_cli])
     err = capsys.readouterr().err
     assert code == 2
     assert err.count("\n") == 1 and "Traceback" not in err
@@ -112,20 +93,20 @@ def test_debug_shows_the_traceback(tmp_path):
         main(["train", str(tmp_path / "nope.npz"), "--out", str(tmp_path / "run"), "--debug"])
 
 
-def test_drop_invalid_leaves_out_nan_images(tmp_path, capsys):
+def test_drop_invalid_leaves_out_nan_images(tmp_path, capsys, tiny_cli):
     path = tmp_path / "input.npz"
     _write(path, "nan")
     out = tmp_path / "run"
-    assert main(["train", str(path), "--out", str(out), "--drop-invalid", *TINY]) == 0
+    assert main(["train", str(path), "--out", str(out), "--drop-invalid", *tiny_cli]) == 0
     m = json.loads((out / "metrics.json").read_text())
     assert m["data"]["n_images"] == 36
     assert "dropped 4 images containing NaN or infinite values" in m["data"]["notes"]
 
 
-def test_image_size_the_architecture_cannot_take(tmp_path, capsys):
+def test_image_size_the_architecture_cannot_take(tmp_path, capsys, tiny_cli):
     path = tmp_path / "input.npz"
     np.savez(path, images=_good())
-    args = ["train", str(path), "--out", str(tmp_path / "run"), *TINY]
+    args = ["train", str(path), "--out", str(tmp_path / "run"), *tiny_cli]
     args[args.index("--widths") + 1 : args.index("--widths") + 4] = ["4", "4", "4", "4", "4", "4"]
     assert main(args) == 2
     err = capsys.readouterr().err
@@ -133,55 +114,55 @@ def test_image_size_the_architecture_cannot_take(tmp_path, capsys):
     assert not (tmp_path / "run").exists()
 
 
-def test_unwritable_output_folder(tmp_path, capsys):
+def test_unwritable_output_folder(tmp_path, capsys, tiny_cli):
     path = tmp_path / "input.npz"
     np.savez(path, images=_good())
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
-    assert main(["train", str(path), "--out", str(blocker / "run"), *TINY]) == 2
+    assert main(["train", str(path), "--out", str(blocker / "run"), *tiny_cli]) == 2
     err = capsys.readouterr().err
     assert "cannot write there" in err and str(blocker / "run") in err
 
 
 @pytest.fixture
-def finished(tmp_path):
+def finished(tmp_path, tiny_cli):
     path = tmp_path / "input.npz"
     np.savez(path, images=_good(60))
     out = tmp_path / "run"
-    assert main(["train", str(path), "--out", str(out), *TINY]) == 0
+    assert main(["train", str(path), "--out", str(out), *tiny_cli]) == 0
     return path, out
 
 
-def test_existing_run_is_refused_and_kept(finished, capsys):
+def test_existing_run_is_refused_and_kept(finished, capsys, tiny_cli):
     path, out = finished
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
-    assert main(["train", str(path), "--out", str(out), *TINY]) == 2
+    assert main(["train", str(path), "--out", str(out), *tiny_cli]) == 2
     assert "already holds a run" in capsys.readouterr().err
     assert before == {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
 
 
-def test_resume_with_other_settings_is_refused(finished, capsys):
+def test_resume_with_other_settings_is_refused(finished, capsys, tiny_cli):
     path, out = finished
-    args = ["train", str(path), "--out", str(out), *TINY, "--resume"]
+    args = ["train", str(path), "--out", str(out), *tiny_cli, "--resume"]
     args[args.index("--epochs") + 1] = "3"
     assert main(args) == 2
     assert "these differ: train.epochs" in capsys.readouterr().err
 
 
-def test_overwrite_replaces_the_old_runs_models(finished):
+def test_overwrite_replaces_the_old_runs_models(finished, tiny_cli):
     path, out = finished
-    args = ["train", str(path), "--out", str(out), *TINY, "--overwrite"]
+    args = ["train", str(path), "--out", str(out), *tiny_cli, "--overwrite"]
     i = args.index("--latent-dims")
     args[i + 1 : i + 3] = ["3"]
     assert main(args) == 0
     assert sorted(p.name for p in out.glob("latent_*")) == ["latent_3"]
 
 
-def test_non_finite_loss_is_recorded_and_exits_1(tmp_path, capsys):
+def test_non_finite_loss_is_recorded_and_exits_1(tmp_path, capsys, tiny_cli):
     path = tmp_path / "input.npz"
     np.savez(path, images=_good(60))
     out = tmp_path / "run"
-    assert main(["train", str(path), "--out", str(out), *TINY, "--lr", "1e12"]) == 1
+    assert main(["train", str(path), "--out", str(out), *tiny_cli, "--lr", "1e12"]) == 1
     err = capsys.readouterr().err
     assert "training of latent 2, 4 failed" in err and "Traceback" not in err
     m = json.loads((out / "metrics.json").read_text())
@@ -219,26 +200,30 @@ def _start_and_interrupt(args, out, sig, after_epochs=3):
     return proc.returncode, err
 
 
+# One model, 40 epochs: long enough (seconds) to be interrupted part way.
+LONG_RUN = [
+    "--image-size",
+    "32",
+    "--latent-dims",
+    "2",
+    "--widths",
+    "8",
+    "16",
+    "32",
+    "--epochs",
+    "40",
+    "--batch-size",
+    "16",
+    "--device",
+    "cpu",
+    "-q",
+]
+
+
 def test_kill_9_then_resume_is_bit_identical(tmp_path):
     path = tmp_path / "input.npz"
     np.savez(path, images=_good(96))
-    args = [
-        "--image-size",
-        "32",
-        "--latent-dims",
-        "2",
-        "--widths",
-        "8",
-        "16",
-        "32",
-        "--epochs",
-        "40",
-        "--batch-size",
-        "16",
-        "--device",
-        "cpu",
-        "-q",
-    ]
+    args = LONG_RUN
     ref = tmp_path / "reference"
     assert main(["train", str(path), "--out", str(ref), *args]) == 0
     out = tmp_path / "run"
@@ -257,25 +242,7 @@ def test_ctrl_c_says_where_it_stopped_and_how_to_resume(tmp_path):
     path = tmp_path / "input.npz"
     np.savez(path, images=_good(96))
     out = tmp_path / "run"
-    args = [
-        "train",
-        str(path),
-        "--out",
-        str(out),
-        "--image-size",
-        "32",
-        "--latent-dims",
-        "2",
-        "--widths",
-        "8",
-        "16",
-        "32",
-        "--epochs",
-        "40",
-        "--batch-size",
-        "16",
-        "-q",
-    ]
+    args = ["train", str(path), "--out", str(out), *LONG_RUN]
     code, err = _start_and_interrupt(args, out, signal.SIGINT)
     assert code == 130
     assert re.search(r"latent_2 stopped after epoch \d+, which is saved", err)
@@ -383,12 +350,12 @@ def tiny_disk(tmp_path):
 
 
 def test_full_disk_is_one_line_naming_the_file_and_leaves_no_partial_file(
-    tmp_path, tiny_disk, capsys
+    tmp_path, tiny_disk, capsys, tiny_cli
 ):
     path = tmp_path / "input.npz"
     np.savez(path, images=_good(60))
     out = tiny_disk / "run"
-    assert main(["train", str(path), "--out", str(out), *TINY]) == 2
+    assert main(["train", str(path), "--out", str(out), *tiny_cli]) == 2
     err = capsys.readouterr().err
     assert re.fullmatch(r"cxrvae: error: .+: No space left on device\n", err)
     assert str(out) in err
@@ -401,11 +368,11 @@ def test_full_disk_is_one_line_naming_the_file_and_leaves_no_partial_file(
             assert p.read_bytes()[-8:-4] == b"IEND"
 
 
-def test_small_sets_adapt_and_say_what_was_used(tmp_path):
+def test_small_sets_adapt_and_say_what_was_used(tmp_path, tiny_cli):
     path = tmp_path / "input.npz"
     np.savez(path, images=_good(30))
     out = tmp_path / "run"
-    args = ["run", str(path), "--out", str(out), *TINY, "--clusters", "40", "--perplexity", "5"]
+    args = ["run", str(path), "--out", str(out), *tiny_cli, "--clusters", "40", "--perplexity", "5"]
     assert main(args) == 0
     m = json.loads((out / "metrics.json").read_text())
     n_train, n_test = m["data"]["n_train"], m["data"]["n_test"]

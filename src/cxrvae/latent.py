@@ -23,18 +23,23 @@ def _device(model: ConvVAE) -> torch.device:
     return next(model.parameters()).device
 
 
+def _batches(model: ConvVAE, data: XrayData, idx):
+    """Put the model in eval mode; yield normalised images (B, 1, H, W) on its device."""
+    model.eval()
+    idx = np.asarray(idx)
+    for start in range(0, len(idx), ENCODE_BATCH):
+        x = torch.from_numpy(data.normalized(idx[start : start + ENCODE_BATCH])).unsqueeze(1)
+        yield x.to(_device(model)).contiguous(memory_format=torch.channels_last)
+
+
 @torch.inference_mode()
 def encode(model: ConvVAE, data: XrayData, idx) -> tuple[np.ndarray, np.ndarray]:
     """Posterior ``(mu, logvar)``, each (n, latent_dim) float32, of the images ``idx``.
 
     Streams over batches of ``ENCODE_BATCH`` images, so any set size fits in memory.
     """
-    model.eval()
-    idx = np.asarray(idx)
     mus, logvars = [], []
-    for start in range(0, len(idx), ENCODE_BATCH):
-        x = torch.from_numpy(data.normalized(idx[start : start + ENCODE_BATCH])).unsqueeze(1)
-        x = x.to(_device(model)).contiguous(memory_format=torch.channels_last)
+    for x in _batches(model, data, idx):
         mu, logvar = model.encode(x)
         mus.append(mu.float().cpu().numpy())
         logvars.append(logvar.float().cpu().numpy())
@@ -65,12 +70,8 @@ def reconstruct_scored(model: ConvVAE, data: XrayData, idx) -> tuple[np.ndarray,
 
     The BCE is summed over pixels and computed from the decoder's logits (exact, no clipping).
     """
-    model.eval()
-    idx = np.asarray(idx)
     images, bces = [], []
-    for start in range(0, len(idx), ENCODE_BATCH):
-        x = torch.from_numpy(data.normalized(idx[start : start + ENCODE_BATCH])).unsqueeze(1)
-        x = x.to(_device(model)).contiguous(memory_format=torch.channels_last)
+    for x in _batches(model, data, idx):
         logits = model.decode(model.encode(x)[0]).float()  # (B, 1, H, W)
         bce = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum((1, 2, 3))
         images.append(torch.sigmoid(logits)[:, 0].cpu().numpy())
