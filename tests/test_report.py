@@ -176,3 +176,24 @@ def test_discussion_counts_unused_dimensions_from_their_kl():
     assert "left at the prior: 0 of 4, 5 of 32" in _text(m)
     m["models"]["32"]["analysis"]["kl_per_dim"] = [1.0] * 32
     assert "left at the prior" not in _text(m)
+
+
+def _with_quality(m, above):
+    for d, v in zip(("4", "32"), above):
+        m["models"][d]["analysis"].update(
+            {
+                "test_bce_floor": {"mean": 2300.0},
+                "test_bce_above_floor": {"mean": v},
+                "test_psnr": {"mean": 20.0},
+                "test_ssim": {"mean": 0.6},
+            }
+        )
+    return m
+
+
+def test_discussion_quotes_the_error_above_the_floor():
+    text = _text(_with_quality(_metrics(), (100.0, 40.0)))
+    assert "2,300.0 nats/image on average" in text
+    assert "the largest model removes 60% of the smallest one's" in text
+    text = _text(_with_quality(_metrics(), (100.0, 110.0)))
+    assert "the largest model's error is 10% higher" in text and "removes" not in text

@@ -155,9 +155,17 @@ def test_history_csv_round_trip(tmp_path):
     )
 
 
-def test_device_batch_matches_numpy_normalisation(setup):
+@pytest.mark.parametrize(
+    "dtype, factor", [("uint8", 1), ("uint16", 257), ("int16", 100), ("float32", 1 / 255)]
+)
+def test_device_batch_matches_numpy_normalisation(setup, tmp_path, dtype, factor):
     data, *_ = setup
+    path = tmp_path / "typed.npz"
+    np.savez(path, images=(data.images.astype(np.float64) * factor).astype(dtype))
+    data = load_npz(path, image_size=32)
+    assert data.images.dtype == np.dtype(dtype)  # kept in its source type, no float copy
     dd = DeviceData.from_data(data, "cpu")
+    assert dd.images.data_ptr() == data.images.ctypes.data  # shared, not copied
     idx = np.array([3, 0, 7])
     np.testing.assert_allclose(
         dd.batch(torch.as_tensor(idx))[:, 0].numpy(), data.normalized(idx), atol=1e-6

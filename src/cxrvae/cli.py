@@ -281,11 +281,13 @@ def _progress_factory():
 
             def report(row):
                 bar.update(1)
-                bar.set_postfix(
-                    train=f"{row['train_loss']:.1f}",
-                    test=f"{row['test_loss']:.1f}",
-                    bce=f"{row['test_bce']:.1f}",
-                    kl=f"{row['test_kl']:.1f}",
+                bar.set_postfix(  # a dict keeps this order (keyword arguments get sorted)
+                    {
+                        "train": f"{row['train_loss']:.1f}",
+                        "test": f"{row['test_loss']:.1f}",
+                        "test BCE": f"{row['test_bce']:.1f}",
+                        "test KL": f"{row['test_kl']:.2f}",
+                    }
                 )
                 if row["epoch"] == total:
                     bar.close()

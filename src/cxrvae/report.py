@@ -96,10 +96,16 @@ def _recon_answer(models: dict) -> str:
         share = 1 - hi_q["test_bce_above_floor"]["mean"] / max(
             lo_q["test_bce_above_floor"]["mean"], 1e-12
         )
-        text += (
-            f"Measured above the floor, the largest model removes {share:.0%} of the smallest "
-            "one's reconstruction error. "
-        )
+        if share > 0:
+            text += (
+                f"Measured above the floor, the largest model removes {share:.0%} of the "
+                "smallest one's reconstruction error. "
+            )
+        else:
+            text += (
+                f"Measured above the floor, the largest model's error is {-share:.0%} "
+                "higher than the smallest one's. "
+            )
     act = [(d, models[d].get("analysis", {}).get("active_units")) for d in dims]
     if all(a is not None for _, a in act):
         text += (

@@ -66,11 +66,8 @@ class DeviceData:
 
     @classmethod
     def from_data(cls, data: XrayData, device) -> DeviceData:
-        images = data.images
-        if images.dtype == np.uint16:  # torch has limited uint16 support; int32 holds it exactly
-            images = images.astype(np.int32)
         return cls(
-            torch.from_numpy(images).unsqueeze(1).to(device),
+            torch.from_numpy(data.images).unsqueeze(1).to(device),  # shares memory on CPU
             torch.as_tensor(data.offset, dtype=torch.float32, device=device),
             torch.as_tensor(data.scale, dtype=torch.float32, device=device),
         )
