@@ -356,6 +356,9 @@ def train_study(
 
     Returns the metrics written to ``out/metrics.json``.
     """
+    from .train import resolve_device
+
+    t0 = time.perf_counter()
     data = load_data(data_path, cfg)  # before touching the folder: bad input writes nothing
     for note in data.notes:
         log.info("data: %s", note)
@@ -364,11 +367,8 @@ def train_study(
     out = prepare_run_dir(out, resume=resume, overwrite=overwrite)
     seed_everything(cfg.seed)
     timings = {}
-    t0 = time.perf_counter()
     train_idx, test_idx = make_split(data, cfg, out, resume=resume)
     summary = {**data.summary(), "n_train": int(len(train_idx)), "n_test": int(len(test_idx))}
-    from .train import resolve_device
-
     write_json(
         out / "config.json",
         {
