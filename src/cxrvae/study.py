@@ -459,7 +459,7 @@ def _reconstruction_step(model, data, test_idx, recon_idx, name, folder) -> tupl
     return metrics, recon, quality["bce_above_floor"]
 
 
-def _cluster_step(mu, data, sample_idx, cfg: RunConfig, name, folder, latent_dim):
+def _cluster_step(mu, data, sample_idx, feats, cfg: RunConfig, name, folder, latent_dim):
     """K-means (K by silhouette unless given), galleries; returns (metrics, cluster labels)."""
     from . import evidence as ev
     from . import latent as lt
@@ -495,7 +495,6 @@ def _cluster_step(mu, data, sample_idx, cfg: RunConfig, name, folder, latent_dim
         plot_cluster_gallery(galleries, sizes, f"{name}: random members of each K-means cluster"),
         folder / "clusters.png",
     )
-    feats = lt.image_features(data.normalized(sample_idx))
     metrics = {
         "clusters": int(k),
         "silhouette": {str(kk): v for kk, v in curve.items()},
@@ -572,7 +571,18 @@ def _map_step(mu, clusters, data, sample_idx, cfg: RunConfig, name, folder):
 
 
 def _interpolation_step(
-    model, mu, logvar, pca_xy, tsne_xy, evr, data, sample_idx, cfg: RunConfig, name, folder
+    model,
+    mu,
+    logvar,
+    pca_xy,
+    tsne_xy,
+    evr,
+    data,
+    sample_idx,
+    spread,
+    cfg: RunConfig,
+    name,
+    folder,
 ) -> dict:
     """Interpolations along PCA1/2, t-SNE1/2 and the most used latent dimension."""
     from . import latent as lt
@@ -585,7 +595,6 @@ def _interpolation_step(
         "tsne2": tsne_xy[:, 1],
         f"z{dim}": mu[:, dim],
     }
-    spread = lt.feature_spread(data.normalized(sample_idx))
     interps = {}
     for axis, values in axes.items():
         label = _axis_label(axis, evr)
@@ -625,10 +634,17 @@ def analyze_model(
     cfg: RunConfig,
     out: Path,
     latent_dim: int,
+    sample_features: dict | None = None,
 ) -> ModelAnalysis:
-    """Reconstructions, clusters, maps, interpolations and samples of one model."""
+    """Reconstructions, clusters, maps, interpolations and samples of one model.
+
+    ``sample_features`` (:func:`latent.image_features` of the sample's images) is the same for
+    every model; pass it to compute it once per run.
+    """
     from . import latent as lt
 
+    if sample_features is None:
+        sample_features = lt.image_features(data.normalized(sample_idx))
     folder = out / "figures" / f"latent_{latent_dim}"
     name = f"Latent {latent_dim}"
     metrics = {"n_samples": int(len(sample_idx))}
@@ -636,11 +652,14 @@ def analyze_model(
         model, data, test_idx, recon_idx, name, folder
     )
     mu, logvar = lt.encode(model, data, sample_idx)
-    cluster_metrics, clusters = _cluster_step(mu, data, sample_idx, cfg, name, folder, latent_dim)
+    cluster_metrics, clusters = _cluster_step(
+        mu, data, sample_idx, sample_features, cfg, name, folder, latent_dim
+    )
     map_metrics, pca_xy, tsne_xy = _map_step(mu, clusters, data, sample_idx, cfg, name, folder)
     evr = np.asarray(map_metrics["pca_explained_variance"])
+    spread = {f: float(v.std()) for f, v in sample_features.items()}
     interp_metrics = _interpolation_step(
-        model, mu, logvar, pca_xy, tsne_xy, evr, data, sample_idx, cfg, name, folder
+        model, mu, logvar, pca_xy, tsne_xy, evr, data, sample_idx, spread, cfg, name, folder
     )
     # Generation: decode codes drawn from the prior N(0, I).
     rng = np.random.default_rng(derive_seed(cfg.seed, f"generate-{latent_dim}"))
@@ -721,6 +740,7 @@ def analyze_study(out, analysis_overrides: dict | None = None) -> dict:
         )
     log.info("analysis: %s", note)
 
+    sample_features = lt.image_features(data.normalized(sample_idx))  # model-independent
     results: dict[int, ModelAnalysis] = {}
     timings = {}
     for k in cfg.model.latent_dims:
@@ -729,7 +749,9 @@ def analyze_study(out, analysis_overrides: dict | None = None) -> dict:
             continue
         t0 = time.perf_counter()
         model = load_model(out / f"latent_{k}" / "model.safetensors", device)
-        results[k] = analyze_model(model, data, sample_idx, test_idx, recon_idx, cfg, out, k)
+        results[k] = analyze_model(
+            model, data, sample_idx, test_idx, recon_idx, cfg, out, k, sample_features
+        )
         metrics["models"][str(k)]["analysis"] = results[k].metrics
         timings[str(k)] = time.perf_counter() - t0
         log.info(
