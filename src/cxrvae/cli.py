@@ -380,11 +380,9 @@ def _cmd_analyze(args) -> int:
 
 def _cmd_report(args) -> int:
     from .report import build_report
-    from .study import RunFolderError
+    from .study import require_run
 
-    if not (args.dir / "metrics.json").exists() or not (args.dir / "config.json").exists():
-        raise RunFolderError(f"{args.dir}: no run here (config.json and metrics.json missing)")
-    log.info("report: %s", build_report(args.dir))
+    log.info("report: %s", build_report(require_run(args.dir)))
     return 0
 
 

@@ -319,7 +319,7 @@ def _resize(images: np.ndarray, size: int, notes: list[str]) -> np.ndarray:
     return out
 
 
-def _labels_from(path: Path, per_image: dict, label_names, notes: list[str]):
+def _labels_from(per_image: dict, label_names, notes: list[str]):
     """Choose the class labels among the per-image arrays; return (labels, names, ids, extras)."""
     ids = next((per_image.pop(k).astype(str) for k in ID_KEYS if k in per_image), None)
     key = next((k for k in LABEL_KEYS if k in per_image), None)
@@ -449,7 +449,7 @@ def load_npz(
         )
     images = _resize(images, image_size, notes)
     offset, scale = _normalization(images, normalize, path)
-    labels, names, ids, extras = _labels_from(path, per_image, label_names, notes)
+    labels, names, ids, extras = _labels_from(per_image, label_names, notes)
     data = XrayData(
         images=images,
         offset=offset,

@@ -132,6 +132,17 @@ def prepare_run_dir(out, resume: bool = False, overwrite: bool = False) -> Path:
     return out
 
 
+def require_run(out) -> Path:
+    """``out`` as a Path, after checking that it holds a trained run."""
+    out = Path(out)
+    if not (out / "config.json").exists() or not (out / "metrics.json").exists():
+        raise RunFolderError(
+            f"{out}: no trained run here (config.json and metrics.json are "
+            "written by 'cxrvae train')"
+        )
+    return out
+
+
 # --------------------------------------------------------------------------- data step
 
 
@@ -455,7 +466,6 @@ def _reconstruction_step(model, data, test_idx, recon_idx, name, folder) -> tupl
         folder / "worst_reconstructions.png",
     )
     metrics = {f"test_{k}": ev.summarize(v) for k, v in quality.items()}
-    metrics["recon_mse"] = float(np.mean((recon - data.normalized(recon_idx)) ** 2))
     return metrics, recon, quality["bce_above_floor"]
 
 
@@ -707,12 +717,7 @@ def analyze_study(out, analysis_overrides: dict | None = None) -> dict:
     from .report import build_report
     from .train import load_model, resolve_device
 
-    out = Path(out)
-    if not (out / "config.json").exists() or not (out / "metrics.json").exists():
-        raise RunFolderError(
-            f"{out}: no trained run here (config.json and metrics.json are "
-            "written by 'cxrvae train')"
-        )
+    out = require_run(out)
     saved = read_json(out / "config.json")
     cfg = RunConfig.from_dict(saved["config"])
     if analysis_overrides:
