@@ -218,3 +218,10 @@ def test_real_data_loads_with_patients(shared_npz):
     assert data.label_names == ["normal", "pneumonia"]
     train, test = split_indices(len(data), data.labels, data.groups, seed=0)
     assert not set(data.groups[train]) & set(data.groups[test])
+
+
+def test_split_with_fewer_patients_than_folds_keeps_patients_apart():
+    groups = np.repeat(["a", "b", "c", "d"], 3)
+    train, test = split_indices(12, groups=groups, seed=1)
+    assert len(test) > 0 and len(train) > 0
+    assert not set(groups[train]) & set(groups[test])

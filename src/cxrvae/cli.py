@@ -1,15 +1,24 @@
-"""Command line: ``cxrvae train | run | analyze | report``. Only this module prints."""
+"""Command line: ``cxrvae train | run | analyze | report | inspect | export``.
+
+Only this module prints.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from pathlib import Path
+
+import numpy as np
 
 from . import __version__
 from .config import IMAGE_SIZES, NORMALIZE, ConfigError, RunConfig
 from .data import DataError
+from .sources import parse_dataset
+
+DEFAULT_DATASET = "pneumoniamnist"
 
 log = logging.getLogger("cxrvae")
 
@@ -25,9 +34,10 @@ def _data_options(p: argparse.ArgumentParser) -> None:
         "--image-size",
         type=int,
         choices=IMAGE_SIZES,
-        default=d.data.image_size,
+        default=None,
         help="side of the square images the models see; other sizes are resized "
-        "with an antialiased resize (default: %(default)s)",
+        f"with an antialiased resize (default: {d.data.image_size}, or the size of a "
+        "public set named with one, e.g. pneumoniamnist:128)",
     )
     g.add_argument(
         "--normalize",
@@ -186,15 +196,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     data_help = (
         "chest X-ray images: an .npz (any common layout: one image array, several "
-        "arrays with labels, or MedMNIST's train/val/test) or an .npy array"
+        "arrays with labels, or MedMNIST's train/val/test), an .npy array, a folder of "
+        "PNG/JPEG/TIFF/BMP or DICOM files (labels from subfolder names), or a public set: "
+        "pneumoniamnist or chestmnist, optionally with a size (pneumoniamnist:128), "
+        "downloaded once and cached"
     )
+    default_help = f" (default: {DEFAULT_DATASET}:64, or :128 when a CUDA GPU is present)"
     p = sub.add_parser(
         "train",
         help="load the data and train one VAE per latent size",
         description="Load DATA, draw the exploration figures, split 80/20 and "
         "train one convolutional VAE per latent size.",
     )
-    p.add_argument("data", type=Path, metavar="DATA", help=data_help)
+    p.add_argument("data", nargs="?", metavar="DATA", help=data_help + default_help)
     _run_options(p)
     _data_options(p)
     _train_options(p)
@@ -207,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
         "analysis (reconstructions, K-means, PCA, t-SNE, "
         "interpolations) and DIR/report.html.",
     )
-    p.add_argument("data", type=Path, metavar="DATA", help=data_help)
+    p.add_argument("data", nargs="?", metavar="DATA", help=data_help + default_help)
     _run_options(p)
     _data_options(p)
     _train_options(p)
@@ -231,36 +245,57 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("dir", type=Path, metavar="DIR", help="run folder")
     _common(p)
+
+    p = sub.add_parser(
+        "inspect",
+        help="show what would be loaded from DATA, without training",
+        description="Load DATA as 'train' would and print what was found: count, shape, "
+        "types, value range, labels, patients, and what resizing and normalisation do.",
+    )
+    p.add_argument("data", metavar="DATA", help=data_help)
+    _data_options(p)
+    _common(p)
+
+    p = sub.add_parser(
+        "export",
+        help="write DATA as a plain npz (images uint8, labels, label_names, ids)",
+        description="Load DATA as 'train' would (resized and min-max normalised) and write "
+        "OUT as an npz holding images (uint8, N x H x W), labels, label_names and ids.",
+    )
+    p.add_argument("data", metavar="DATA", help=data_help)
+    p.add_argument("output", type=Path, metavar="OUT.npz", help="npz file to write")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT.npz if it exists")
+    _data_options(p)
+    _common(p)
     return parser
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
-    """The RunConfig that the parsed options describe."""
-    d = RunConfig()
-    train = {
-        "epochs": args.epochs,
-        "batch_size": args.batch_size,
-        "lr": args.lr,
-        "beta": args.beta,
-        "max_steps": args.max_steps,
-        "device": args.device,
-    }
-    analysis = _analysis_overrides(args) if hasattr(args, "clusters") else {}
-    return d.replace(
-        seed=args.seed,
-        data={
-            "image_size": args.image_size,
+    """The RunConfig that the parsed options describe (defaults for groups a command lacks)."""
+    sections = {
+        "data": {
+            "image_size": _image_size(args),
             "normalize": args.normalize,
             "drop_invalid": args.drop_invalid,
-        },
-        model={
+        }
+    }
+    if hasattr(args, "epochs"):
+        sections["model"] = {
             "latent_dims": tuple(args.latent_dims),
             "widths": tuple(args.widths),
             "batchnorm": not args.no_batchnorm,
-        },
-        train=train,
-        analysis=analysis,
-    )
+        }
+        sections["train"] = {
+            "epochs": args.epochs,
+            "batch_size": args.batch_size,
+            "lr": args.lr,
+            "beta": args.beta,
+            "max_steps": args.max_steps,
+            "device": args.device,
+        }
+    if hasattr(args, "clusters"):
+        sections["analysis"] = _analysis_overrides(args)
+    return RunConfig().replace(seed=args.seed, **sections)
 
 
 def _progress_factory():
@@ -311,8 +346,38 @@ def _progress_factory():
     return start
 
 
+def _resolve_data(args) -> None:
+    """Fill in the default data set when DATA is omitted, and say so."""
+    if args.data is not None:
+        return
+    import torch
+
+    size = 128 if torch.cuda.is_available() else 64
+    args.data = f"{DEFAULT_DATASET}:{size}"
+    log.info(
+        "no DATA given: using %s (MedMNIST's PneumoniaMNIST at %d px, downloaded once); "
+        "give a file or folder to study your own images",
+        args.data,
+        size,
+    )
+
+
+def _image_size(args) -> int:
+    """--image-size, else the size of a public set named with one, else the default."""
+    if args.image_size is not None:
+        return args.image_size
+    named = None if Path(args.data).exists() else parse_dataset(args.data)
+    if named is not None and named[1] is not None:
+        return min(IMAGE_SIZES, key=lambda s: (abs(s - named[1]), -s))
+    return RunConfig().data.image_size
+
+
 def _out(args) -> Path:
-    return args.out or Path("runs") / args.data.stem
+    if args.out:
+        return args.out
+    path = Path(args.data)
+    name = path.stem if path.suffix.lower() in (".npz", ".npy") else path.name or "data"
+    return Path("runs") / re.sub(r"[^\w.-]+", "_", name)
 
 
 def _train(args) -> dict:
@@ -357,12 +422,14 @@ def _failures(metrics: dict, out: Path) -> int:
 
 
 def _cmd_train(args) -> int:
+    _resolve_data(args)
     return _failures(_train(args), _out(args))
 
 
 def _cmd_run(args) -> int:
     from .study import analyze_study
 
+    _resolve_data(args)
     metrics = _train(args)
     if any("failed" not in m for m in metrics["models"].values()):
         analyze_study(_out(args))
@@ -386,7 +453,77 @@ def _cmd_report(args) -> int:
     return 0
 
 
-COMMANDS = {"train": _cmd_train, "run": _cmd_run, "analyze": _cmd_analyze, "report": _cmd_report}
+def _load(args):
+    from .study import load_data
+
+    return load_data(args.data, config_from_args(args))
+
+
+def _cmd_inspect(args) -> int:
+    data = _load(args)
+    s = data.summary()
+    lo, hi = data.images.min(), data.images.max()
+    native = "x".join(map(str, s["native_shape"])) + " px" if s["native_shape"] else "sizes vary"
+    lines = [
+        f"source:        {data.source}",
+        f"images:        {len(data)} ({native}, {s['source_dtype']} in the source)",
+        f"models see:    {data.image_size}x{data.image_size} px, stored as "
+        f"{s['storage_dtype']} (values {lo:g} to {hi:g})",
+    ]
+    if data.normalize == "global":
+        lines.append(
+            f"normalisation: global min-max, x = (value - {data.offset[0]:g}) / "
+            f"{1 / data.scale[0]:g}, giving [0, 1]"
+        )
+    else:
+        lines.append(
+            f"normalisation: per-image min-max to [0, 1] ({s['n_constant_images']} constant "
+            "images map to 0)"
+        )
+    if data.labels is not None:
+        counts = ", ".join(f"{k} {v}" for k, v in s["label_counts"].items())
+        lines.append(f"labels:        {counts}")
+    else:
+        lines.append("labels:        none (the analysis then uses clusters only)")
+    if data.groups is not None:
+        lines.append(f"patients:      {s['n_patients']} (each kept on one side of the split)")
+    if data.source_split is not None:
+        names, counts = np.unique(data.source_split, return_counts=True)
+        lines.append("source split:  " + ", ".join(f"{n} {c}" for n, c in zip(names, counts)))
+    if data.extras:
+        lines.append(f"other arrays:  {', '.join(data.extras)}")
+    lines += [f"note:          {n}" for n in data.notes]
+    print("\n".join(lines))
+    return 0
+
+
+def _cmd_export(args) -> int:
+    from .data import export_npz
+    from .study import RunFolderError
+
+    if args.output.exists() and not args.overwrite:
+        raise RunFolderError(f"{args.output}: exists; pass --overwrite to replace it")
+    data = _load(args)
+    path = export_npz(data, args.output)
+    log.info(
+        "wrote %s: %d images of %dx%d px (uint8)%s",
+        path,
+        len(data),
+        data.image_size,
+        data.image_size,
+        f", labels {', '.join(data.label_names)}" if data.labels is not None else "",
+    )
+    return 0
+
+
+COMMANDS = {
+    "train": _cmd_train,
+    "run": _cmd_run,
+    "analyze": _cmd_analyze,
+    "report": _cmd_report,
+    "inspect": _cmd_inspect,
+    "export": _cmd_export,
+}
 
 
 def main(argv=None) -> int:

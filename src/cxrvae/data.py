@@ -1,4 +1,5 @@
-"""Load chest X-ray sets from npz files of any common layout, normalise, split and describe them.
+"""Load chest X-ray sets (npz of any common layout, image or DICOM folders, public sets by name),
+normalise, split and describe them.
 
 Images stay in their source integer type (uint8 for most sets) and are normalised per batch
 through a per-image ``offset`` and ``scale``: ``x = (image - offset) * scale``. The whole set is
@@ -14,7 +15,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+
+from .sources import (
+    DATASETS,
+    LUMA,
+    DataError,
+    cast,
+    fetch,
+    nearest_file_size,
+    parse_dataset,
+    read_folder,
+    resize_image,
+    storage_dtype,
+)
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +39,6 @@ MIN_IMAGE_SIZE = 16
 MIN_IMAGES = 10  # fewer cannot give a train and a test set of a few images each
 MAX_CLASSES = 50  # a per-image array with more distinct values is not taken as class labels
 # ITU-R BT.601 luma weights, the ones PIL uses for RGB -> L.
-LUMA = np.array([0.299, 0.587, 0.114])
 # Patient identifiers inside file names, tried in order (first match wins):
 # Kermany pediatric set "person12_virus_40.jpeg", "IM-0011-0001.jpeg", "NORMAL2-IM-1427-0001.jpeg";
 # NIH ChestX-ray14 "00000001_000.png"; folder or name "patient00001" (CheXpert and others).
@@ -36,10 +48,6 @@ PATIENT_PATTERNS = (
     re.compile(r"(patient\d+)", re.IGNORECASE),
     re.compile(r"(?:^|/)(\d{6,})_\d+\."),
 )
-
-
-class DataError(ValueError):
-    """The input cannot be used; the message names the file and the problem."""
 
 
 @dataclass
@@ -199,10 +207,12 @@ def _pick_arrays(path: Path, arrays: dict[str, np.ndarray], notes: list[str]):
             one = _to_1d_labels(labels, len(images))
             if one is not None:
                 per_image["labels"] = one
+            elif labels.ndim == 2 and np.isin(labels, (0, 1)).all():
+                per_image["labels"] = _findings(labels, label_names, notes)
+                label_names = None
             else:
                 notes.append(
-                    f"labels of shape {labels.shape[1:]} per image (multi-label) "
-                    "are not used as classes"
+                    f"labels of shape {labels.shape[1:]} per image are not used as classes"
                 )
         notes.append(
             "pooled MedMNIST splits "
@@ -239,6 +249,23 @@ def _pick_arrays(path: Path, arrays: dict[str, np.ndarray], notes: list[str]):
             split = per_image.pop(k).astype(str)
             break
     return images, per_image, split, label_names
+
+
+def _findings(labels: np.ndarray, names, notes: list[str]) -> np.ndarray:
+    """Multi-label 0/1 findings (N, C) -> one class per image: the finding, none, or several."""
+    c = labels.shape[1]
+    names = [str(n) for n in names] if names is not None and len(names) == c else None
+    names = names or [f"finding {j}" for j in range(c)]
+    count = labels.sum(1)
+    out = np.where(count == 0, "no finding", "several findings").astype(object)
+    single = count == 1
+    out[single] = np.asarray(names, dtype=object)[labels[single].argmax(1)]
+    notes.append(
+        f"{c} multi-label findings summarised as one class per image: no finding "
+        f"({int((count == 0).sum())}), one finding ({int(single.sum())}), several findings "
+        f"({int((count > 1).sum())})"
+    )
+    return out.astype(str)
 
 
 def _describe(arrays: dict[str, np.ndarray]) -> str:
@@ -278,31 +305,18 @@ def _channels_to_gray(path: Path, images: np.ndarray, notes: list[str]) -> np.nd
     notes.append(f"{'RGBA' if c == 4 else 'RGB'} converted to grayscale (BT.601 luminance)")
     out = np.empty(
         (shape[0], *(shape[1:3] if channels_last else shape[2:4])),
-        dtype=_storage_dtype(images.dtype),
+        dtype=storage_dtype(images.dtype),
     )
     for i in range(len(images)):  # one image at a time: no float copy of the set
         rgb = images[i, ..., :3] if channels_last else np.moveaxis(images[i, :3], 0, -1)
-        out[i] = _cast(rgb.astype(np.float64) @ LUMA, out.dtype)
+        out[i] = cast(rgb.astype(np.float64) @ LUMA, out.dtype)
     return out
-
-
-def _storage_dtype(dtype: np.dtype) -> np.dtype:
-    """Integers keep their type; floats are stored as float32."""
-    return np.dtype(dtype) if np.dtype(dtype).kind in "biu" else np.dtype(np.float32)
-
-
-def _cast(a: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """Round and clip float values into an integer dtype, or cast to a float dtype."""
-    if dtype.kind in "biu":
-        info = np.iinfo(dtype)
-        return np.clip(np.rint(a), info.min, info.max).astype(dtype)
-    return a.astype(dtype)
 
 
 def _resize(images: np.ndarray, size: int, notes: list[str]) -> np.ndarray:
     """Antialiased bicubic resize of every image to size x size (aspect ratio not kept)."""
     h, w = images.shape[1:]
-    dtype = _storage_dtype(images.dtype)
+    dtype = storage_dtype(images.dtype)
     if (h, w) == (size, size):
         return images if images.dtype == dtype else images.astype(dtype)
     how = "down" if h * w > size * size else "up"
@@ -313,9 +327,7 @@ def _resize(images: np.ndarray, size: int, notes: list[str]) -> np.ndarray:
     )
     out = np.empty((len(images), size, size), dtype=dtype)
     for i in range(len(images)):
-        # PIL's "F" mode resizes in float32; its filters widen when shrinking (antialiasing).
-        img = Image.fromarray(np.ascontiguousarray(images[i], dtype=np.float32), mode="F")
-        out[i] = _cast(np.asarray(img.resize((size, size), Image.Resampling.BICUBIC)), dtype)
+        out[i] = resize_image(images[i], size)
     return out
 
 
@@ -386,8 +398,78 @@ def _normalization(images: np.ndarray, mode: str, path: Path):
     return lo, scale
 
 
+def load(
+    source, image_size: int = 64, normalize: str = "global", drop_invalid: bool = False
+) -> XrayData:
+    """Load chest X-rays from a file, a folder or a public set's name.
+
+    Parameters
+    ----------
+    source : str or Path
+        An ``.npz``/``.npy`` file (see :func:`load_npz`); a folder of PNG/JPEG/TIFF/BMP or
+        DICOM files (see :func:`load_folder`); or ``pneumoniamnist`` / ``chestmnist``,
+        optionally with a size (``pneumoniamnist:128``), downloaded once and cached.
+    image_size, normalize, drop_invalid
+        As in :func:`load_npz`.
+
+    Raises
+    ------
+    DataError
+        With a one-line message naming the file and the problem.
+    """
+    path = Path(source)
+    if not path.exists():
+        named = parse_dataset(str(source))
+        if named is not None:
+            ds, size = named
+            size = size or nearest_file_size(ds, image_size)
+            data = load_npz(fetch(ds, size), image_size, normalize, drop_invalid, ds.label_names)
+            data.source = f"{ds.name}:{size}"
+            return data
+        raise DataError(
+            f"{source}: no such file or folder, and not a public set ({', '.join(DATASETS)})"
+        )
+    if path.is_dir():
+        return load_folder(path, image_size, normalize, drop_invalid)
+    return load_npz(path, image_size, normalize, drop_invalid)
+
+
+def load_folder(
+    folder, image_size: int = 64, normalize: str = "global", drop_invalid: bool = False
+) -> XrayData:
+    """Load every PNG/JPEG/TIFF/BMP/DICOM file under ``folder`` (searched recursively).
+
+    Labels are the immediate subfolder names (e.g. ``NORMAL/``, ``PNEUMONIA/``), ids the
+    relative paths. 16-bit images stay uint16 until normalisation; DICOM pixels go through the
+    modality and VOI LUTs, and MONOCHROME1 is inverted so bone is bright.
+    """
+    folder = Path(folder)
+    f = read_folder(folder, image_size, drop_invalid)
+    per_image = {"ids": f.ids}
+    if f.labels is not None:
+        per_image["labels"] = f.labels
+    return _build(
+        folder,
+        f.images,
+        per_image,
+        f.source_split,
+        None,
+        f.notes,
+        image_size,
+        normalize,
+        drop_invalid,
+        native_shape=f.native_shape,
+        source_dtype=f.source_dtype,
+        groups=f.groups,
+    )
+
+
 def load_npz(
-    path, image_size: int = 64, normalize: str = "global", drop_invalid: bool = False
+    path,
+    image_size: int = 64,
+    normalize: str = "global",
+    drop_invalid: bool = False,
+    label_names=None,
 ) -> XrayData:
     """Load an npz of chest X-rays, whatever its layout.
 
@@ -401,6 +483,8 @@ def load_npz(
         Min-max over the whole set (default) or over each image.
     drop_invalid : bool
         Drop images holding NaN or infinite values (and their labels) instead of refusing.
+    label_names : sequence of str, optional
+        Class names when the file holds label indices but no ``label_names`` array.
 
     Returns
     -------
@@ -415,13 +499,15 @@ def load_npz(
     arrays = _open_npz(path)
     if not arrays:
         raise DataError(f"{path}: the npz holds no arrays")
+    if label_names is not None and "label_names" not in arrays:
+        arrays["label_names"] = np.asarray(label_names)
     notes: list[str] = []
-    images, per_image, source_split, label_names = _pick_arrays(path, arrays, notes)
-    native_shape, source_dtype = images.shape[1:], str(images.dtype)
+    images, per_image, source_split, names = _pick_arrays(path, arrays, notes)
     if images.size == 0 or len(images) == 0:
         raise DataError(f"{path}: the image array {images.shape} is empty")
     if images.dtype.kind not in "biuf":
         raise DataError(f"{path}: images have dtype {images.dtype}; expected numbers")
+    native_shape, source_dtype = images.shape[1:], str(images.dtype)
     if images.dtype.kind == "b":
         images = images.view(np.uint8)  # False/True -> 0/1
     images = _channels_to_gray(path, images, notes)
@@ -430,6 +516,36 @@ def load_npz(
             f"{path}: images of {images.shape[1]}x{images.shape[2]} px are smaller "
             f"than the minimum {MIN_IMAGE_SIZE} px"
         )
+    return _build(
+        path,
+        images,
+        per_image,
+        source_split,
+        names,
+        notes,
+        image_size,
+        normalize,
+        drop_invalid,
+        native_shape=tuple(native_shape),
+        source_dtype=source_dtype,
+    )
+
+
+def _build(
+    path: Path,
+    images: np.ndarray,
+    per_image: dict,
+    source_split,
+    label_names,
+    notes: list[str],
+    image_size: int,
+    normalize: str,
+    drop_invalid: bool,
+    native_shape: tuple,
+    source_dtype: str,
+    groups=None,
+) -> XrayData:
+    """Checks, resizing, normalisation and labels shared by every source."""
     if images.dtype.kind == "f":
         bad = np.array([not np.isfinite(im).all() for im in images])
         if bad.any() and not drop_invalid:
@@ -442,6 +558,7 @@ def load_npz(
             images = images[keep]
             per_image = {k: v[keep] for k, v in per_image.items()}
             source_split = None if source_split is None else source_split[keep]
+            groups = None if groups is None else groups[keep]
             notes.append(f"dropped {int(bad.sum())} images containing NaN or infinite values")
     if len(images) < MIN_IMAGES:
         raise DataError(
@@ -458,7 +575,7 @@ def load_npz(
         labels=labels,
         label_names=names,
         ids=ids,
-        groups=patient_groups(ids),
+        groups=groups if groups is not None else patient_groups(ids),
         extras=extras,
         source_split=source_split,
         native_shape=tuple(native_shape),
@@ -467,11 +584,40 @@ def load_npz(
         notes=notes,
     )
     if data.groups is not None:
+        where = "in the DICOM headers" if groups is not None else "in the ids"
         notes.append(
-            f"{len(np.unique(data.groups))} patients recognised in the ids; each "
+            f"{len(np.unique(data.groups))} patients recognised {where}; each "
             "patient's images stay on one side of the split"
         )
     return data
+
+
+def export_npz(data: XrayData, path, chunk: int = 1024) -> Path:
+    """Write ``data`` as a plain npz: ``images`` (uint8 N x H x W, normalised to 0-255),
+    ``labels``, ``label_names``, ``ids`` (and ``source_split`` when known).
+
+    The file is written through a temporary name, so a failure leaves no partial file.
+    """
+    from .files import atomic_write
+
+    images = np.empty(data.images.shape, dtype=np.uint8)
+    for start in range(0, len(data), chunk):  # chunk by chunk: no float copy of the set
+        idx = np.arange(start, min(len(data), start + chunk))
+        images[idx] = np.clip(np.rint(data.normalized(idx) * 255), 0, 255)
+    arrays = {"images": images}
+    if data.labels is not None:
+        arrays["labels"] = data.labels
+        arrays["label_names"] = np.asarray(data.label_names)
+    ids = data.ids if data.ids is not None else np.asarray([f"{i:06d}" for i in range(len(data))])
+    arrays["ids"] = np.asarray(ids, dtype=str)
+    if data.source_split is not None:
+        arrays["source_split"] = np.asarray(data.source_split, dtype=str)
+
+    def write(tmp):
+        with open(tmp, "wb") as f:  # a file object: np.savez would append ".npz" to a name
+            np.savez_compressed(f, **arrays)
+
+    return atomic_write(path, write)
 
 
 # --------------------------------------------------------------------------- split
@@ -486,12 +632,21 @@ def split_indices(
     -------
     train_idx, test_idx : ndarray of int64, sorted
     """
-    from sklearn.model_selection import StratifiedGroupKFold, StratifiedShuffleSplit
+    from sklearn.model_selection import (
+        GroupShuffleSplit,
+        StratifiedGroupKFold,
+        StratifiedShuffleSplit,
+    )
 
     idx = np.arange(n)
-    if groups is not None:
+    k = max(2, int(round(1.0 / test_fraction)))
+    n_groups = 0 if groups is None else len(np.unique(groups))
+    if groups is not None and 2 <= n_groups < k:
+        # Too few patients for K folds: hold out about test_fraction of the patients.
+        gss = GroupShuffleSplit(n_splits=1, test_size=test_fraction, random_state=seed)
+        train, test = next(gss.split(idx, groups=groups))
+    elif groups is not None and n_groups >= k:
         # K folds with one held out give a test share of 1/K; every patient on one side.
-        k = max(2, int(round(1.0 / test_fraction)))
         y = labels if labels is not None else np.zeros(n, dtype=np.int64)
         folds = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
         train, test = next(folds.split(idx, y, groups))

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import __version__
 from .config import RunConfig
-from .data import XrayData, image_stats, load_npz, split_indices
+from .data import XrayData, image_stats, load, split_indices
 from .figures import (
     plot_brightness_contrast,
     plot_cluster_gallery,
@@ -146,9 +146,15 @@ def require_run(out) -> Path:
 # --------------------------------------------------------------------------- data step
 
 
-def load_data(data_path, cfg: RunConfig) -> XrayData:
-    """Load the images as the configuration says."""
-    return load_npz(data_path, cfg.data.image_size, cfg.data.normalize, cfg.data.drop_invalid)
+def load_data(source, cfg: RunConfig) -> XrayData:
+    """Load the images (file, folder or public set's name) as the configuration says."""
+    return load(source, cfg.data.image_size, cfg.data.normalize, cfg.data.drop_invalid)
+
+
+def source_ref(source, data: XrayData) -> str:
+    """How config.json names the data: an absolute path, or a public set as ``name:size``."""
+    path = Path(source)
+    return str(path.resolve()) if path.exists() else data.source
 
 
 def make_split(data: XrayData, cfg: RunConfig, out: Path, resume: bool = False):
@@ -385,7 +391,7 @@ def train_study(
         {
             "config": cfg.to_dict(),
             "seed": cfg.seed,
-            "data_path": str(Path(data_path).resolve()),
+            "data_path": source_ref(data_path, data),
             "versions": versions(),
             "device": str(resolve_device(cfg.train.device)),
             "data": summary,

@@ -1,0 +1,403 @@
+"""Where images come from: folders of PNG/JPEG/TIFF or DICOM files, and public sets by name.
+
+This module reads pixels and file names; :mod:`cxrvae.data` turns them into an ``XrayData``
+(normalisation, labels, split). Errors are :class:`DataError` with a one-line message that
+names the file and the problem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+DICOM_SUFFIXES = (".dcm", ".dicom")
+SPLIT_NAMES = {
+    "train": "train",
+    "training": "train",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+    "test": "test",
+    "testing": "test",
+}
+LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R BT.601 weights for colour -> grayscale
+
+
+class DataError(ValueError):
+    """The input cannot be used; the message names the file and the problem."""
+
+
+# --------------------------------------------------------------------------- pixels
+
+
+def storage_dtype(dtype) -> np.dtype:
+    """Integers keep their type; floats are stored as float32."""
+    return np.dtype(dtype) if np.dtype(dtype).kind in "biu" else np.dtype(np.float32)
+
+
+def cast(a: np.ndarray, dtype) -> np.ndarray:
+    """Round and clip float values into an integer dtype, or cast to a float dtype."""
+    dtype = np.dtype(dtype)
+    if dtype.kind in "biu":
+        info = np.iinfo(dtype)
+        return np.clip(np.rint(a), info.min, info.max).astype(dtype)
+    return a.astype(dtype)
+
+
+def resize_image(image: np.ndarray, size: int) -> np.ndarray:
+    """Antialiased bicubic resize of one 2-D image to size x size, keeping its storage type."""
+    dtype = storage_dtype(image.dtype)
+    if image.shape == (size, size):
+        return image.astype(dtype, copy=False)
+    # PIL's "F" mode resizes in float32; its filters widen when shrinking (antialiasing).
+    img = Image.fromarray(np.ascontiguousarray(image, dtype=np.float32), mode="F")
+    return cast(np.asarray(img.resize((size, size), Image.Resampling.BICUBIC)), dtype)
+
+
+# --------------------------------------------------------------------------- public sets
+
+MEDMNIST_URL = "https://zenodo.org/records/10519652/files/"  # MedMNIST+ (v3), all sizes
+
+
+@dataclass(frozen=True)
+class NamedSet:
+    """A public chest X-ray set that cxrvae downloads by name."""
+
+    name: str
+    md5: dict  # file size (px) -> md5 that MedMNIST publishes in medmnist/info.py
+    label_names: tuple
+    multi_label: bool = False
+
+    def file_name(self, size: int) -> str:
+        return f"{self.name}.npz" if size == 28 else f"{self.name}_{size}.npz"
+
+
+DATASETS = {
+    s.name: s
+    for s in (
+        NamedSet(
+            "pneumoniamnist",
+            {
+                28: "28209eda62fecd6e6a2d98b1501bb15f",
+                64: "8f4eceb4ccffa70c672198ea285246c6",
+                128: "05b46931834c231683c68f40c47b2971",
+                224: "d6a3c71de1b945ea11211b03746c1fe1",
+            },
+            ("normal", "pneumonia"),
+        ),
+        NamedSet(
+            "chestmnist",
+            {
+                28: "02c8a6516a18b556561a56cbdd36c4a8",
+                64: "9de6cd0b934ebb5b7426cfba5efbae16",
+                128: "db107e5590b27930b62dbaf558aebee3",
+                224: "45bd33e6f06c3e8cdb481c74a89152aa",
+            },
+            (
+                "atelectasis",
+                "cardiomegaly",
+                "effusion",
+                "infiltration",
+                "mass",
+                "nodule",
+                "pneumonia",
+                "pneumothorax",
+                "consolidation",
+                "edema",
+                "emphysema",
+                "fibrosis",
+                "pleural",
+                "hernia",
+            ),
+            multi_label=True,
+        ),
+    )
+}
+
+
+def parse_dataset(spec: str) -> tuple[NamedSet, int | None] | None:
+    """``"pneumoniamnist"`` or ``"chestmnist:128"`` -> (set, size or None); None otherwise.
+
+    Raises
+    ------
+    DataError
+        For a known name with a size MedMNIST does not publish.
+    """
+    name, _, size = str(spec).strip().lower().partition(":")
+    if name not in DATASETS:
+        return None
+    ds = DATASETS[name]
+    if not size:
+        return ds, None
+    if not size.isdigit() or int(size) not in ds.md5:
+        raise DataError(
+            f"{spec}: {name} comes in sizes {', '.join(map(str, ds.md5))}; "
+            f"write e.g. {name}:{max(s for s in ds.md5 if s <= 128)}"
+        )
+    return ds, int(size)
+
+
+def nearest_file_size(ds: NamedSet, image_size: int) -> int:
+    """The published size to fetch for models of ``image_size`` px (closest; larger on ties)."""
+    return min(ds.md5, key=lambda s: (abs(s - image_size), -s))
+
+
+def cache_dir() -> Path:
+    """Where downloads are kept: ``$CXRVAE_CACHE``, else the user cache folder."""
+    env = os.environ.get("CXRVAE_CACHE")
+    if env:
+        return Path(env).expanduser()
+    import pooch
+
+    return Path(pooch.os_cache("cxrvae"))
+
+
+def dataset_url() -> str:
+    """Base URL of the named sets: ``$CXRVAE_DATASET_URL``, else MedMNIST's Zenodo record."""
+    url = os.environ.get("CXRVAE_DATASET_URL") or MEDMNIST_URL
+    return url if url.endswith("/") else url + "/"
+
+
+def fetch(ds: NamedSet, size: int) -> Path:
+    """The cached file of ``ds`` at ``size`` px, downloaded and md5-checked on first use."""
+    import pooch
+    import requests
+
+    fname = ds.file_name(size)
+    url = dataset_url() + fname
+    folder = cache_dir()
+    cached = folder / fname
+    if cached.exists() and _md5(cached) == ds.md5[size]:
+        return cached
+    log.info("downloading %s to %s (once; later runs use the cached file)", url, folder)
+    pooch.get_logger().setLevel(logging.WARNING)  # the line above says it already
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        # pooch writes to a temporary file and moves it into place only if the md5 matches.
+        path = pooch.retrieve(
+            url,
+            known_hash=f"md5:{ds.md5[size]}",
+            fname=fname,
+            path=folder,
+            progressbar=sys.stderr.isatty(),
+        )
+    except ValueError as e:
+        if "hash" not in str(e).lower():
+            raise
+        raise DataError(
+            f"{url}: the download does not match the md5 that MedMNIST publishes "
+            f"({ds.md5[size]}); nothing was kept in {folder}"
+        ) from None
+    except requests.exceptions.RequestException as e:
+        reason = type(e).__name__
+        if isinstance(e, requests.exceptions.HTTPError) and e.response is not None:
+            reason = f"HTTP {e.response.status_code}"
+        raise DataError(
+            f"{url}: cannot download ({reason}); check the network, or download "
+            f"{fname} yourself and give its path instead of {ds.name}"
+        ) from None
+    return Path(path)
+
+
+def _md5(path: Path) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------- folders
+
+
+@dataclass
+class FolderImages:
+    """Images read from a folder, already resized to ``size`` x ``size``.
+
+    ``ids`` are paths relative to the folder; ``labels`` the immediate subfolder names (None
+    when some image lies directly in the folder); ``groups`` a per-patient key for DICOM files
+    (a hash of PatientID, never the identifier itself).
+    """
+
+    images: np.ndarray
+    ids: np.ndarray
+    labels: np.ndarray | None
+    source_split: np.ndarray | None
+    groups: np.ndarray | None
+    source_dtype: str
+    native_shape: tuple
+    notes: list = field(default_factory=list)
+
+
+def _is_dicom(path: Path) -> bool:
+    if path.suffix.lower() in DICOM_SUFFIXES:
+        return True
+    if path.suffix:
+        return False
+    try:  # DICOM Part 10 files have "DICM" after a 128-byte preamble, whatever their name
+        with open(path, "rb") as f:
+            return f.read(132)[128:] == b"DICM"
+    except OSError:
+        return False
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image and DICOM files under ``folder`` (recursively, hidden files skipped), sorted."""
+    out = []
+    for p in sorted(folder.rglob("*")):
+        rel = p.relative_to(folder)
+        if any(part.startswith(".") for part in rel.parts) or not p.is_file():
+            continue
+        if p.suffix.lower() in IMAGE_SUFFIXES or _is_dicom(p):
+            out.append(p)
+    return out
+
+
+def _read_picture(path: Path, size: int) -> tuple[np.ndarray, tuple, str | None]:
+    """One PNG/JPEG/TIFF/BMP file -> (grayscale image at size x size, native shape, note)."""
+    note = None
+    with Image.open(path) as im:
+        if getattr(im, "n_frames", 1) > 1:
+            raise DataError(f"{path}: has {im.n_frames} frames; give single-frame images")
+        native = (im.height, im.width)
+        im.draft("L" if im.mode in ("L", "RGB", "CMYK", "YCbCr") else im.mode, (size, size))
+        if im.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+            a = np.asarray(im)
+            if a.dtype != np.uint16 and a.min() >= 0 and a.max() <= 65535:
+                a = a.astype(np.uint16)  # 16-bit PNGs often open as 32-bit "I"
+        elif im.mode == "F":
+            a = np.asarray(im, dtype=np.float32)
+        elif im.mode in ("L", "1"):
+            a = np.asarray(im.convert("L"))
+        else:  # palette, RGB(A), LA, CMYK...: BT.601 luminance
+            a = cast(np.asarray(im.convert("RGB"), dtype=np.float64) @ LUMA, np.uint8)
+            note = "colour"
+    return resize_image(a, size), native, note
+
+
+def _read_dicom(path: Path, size: int) -> tuple[np.ndarray, tuple, str | None, str | None]:
+    """One DICOM file -> (image with bone bright, native shape, note, patient key)."""
+    try:
+        import pydicom
+        from pydicom.pixels import apply_modality_lut, apply_voi_lut
+    except ImportError:
+        raise DataError(
+            f"{path}: reading DICOM needs pydicom 3 or later: pip install 'cxrvae[dicom]'"
+        ) from None
+    try:
+        ds = pydicom.dcmread(path)
+    except Exception as e:  # pydicom raises many types for damaged files
+        raise DataError(f"{path}: not a readable DICOM file ({e})") from None
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    if frames > 1:
+        raise DataError(f"{path}: multi-frame DICOM ({frames} frames); give single radiographs")
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
+    if int(ds.get("SamplesPerPixel", 1)) != 1 or not photometric.startswith("MONOCHROME"):
+        raise DataError(
+            f"{path}: colour DICOM ({photometric}); chest radiographs are expected in grayscale"
+        )
+    try:
+        a = ds.pixel_array
+    except Exception as e:
+        raise DataError(f"{path}: cannot decode the pixel data ({e})") from None
+    a = apply_voi_lut(apply_modality_lut(a, ds), ds).astype(np.float64)
+    if photometric == "MONOCHROME1":  # low values are bright: invert so bone is bright
+        a = a.max() + a.min() - a
+    patient = ds.get("PatientID")
+    key = hashlib.sha256(str(patient).encode()).hexdigest()[:16] if patient else None
+    return resize_image(a.astype(np.float32), size), a.shape, None, key
+
+
+def _read_one(path: Path, size: int):
+    if _is_dicom(path):
+        return _read_dicom(path, size)
+    try:
+        return (*_read_picture(path, size), None)
+    except DataError:
+        raise
+    except Exception as e:  # PIL raises OSError, SyntaxError, ValueError... for bad files
+        raise DataError(f"{path}: cannot read as an image ({e})") from None
+
+
+def read_folder(folder, size: int, drop_invalid: bool = False) -> FolderImages:
+    """Read every image under ``folder``, each resized to ``size`` x ``size``.
+
+    Labels come from the immediate subfolder names (``NORMAL/``, ``PNEUMONIA/``), the source
+    split from a ``train``/``val``/``test`` folder on the way, ids from the relative paths.
+    Unreadable files stop the load with their name, or are left out with ``drop_invalid``.
+    """
+    folder = Path(folder)
+    files = list_images(folder)
+    if not files:
+        raise DataError(f"{folder}: no PNG, JPEG, TIFF, BMP or DICOM files in this folder or below")
+    notes: list[str] = []
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        futures = [pool.submit(_read_one, p, size) for p in files]
+        results, skipped = [], []
+        for p, fut in zip(files, futures):
+            try:
+                results.append((p, *fut.result()))
+            except DataError as e:
+                if not drop_invalid:
+                    raise DataError(
+                        f"{e} (remove it, or pass --drop-invalid to leave such files out)"
+                    ) from None
+                skipped.append(p)
+    if skipped:
+        notes.append(f"left out {len(skipped)} unreadable files (first: {skipped[0]})")
+    if not results:
+        raise DataError(f"{folder}: none of the {len(files)} image files could be read")
+    paths = [r[0] for r in results]
+    images = [r[1] for r in results]
+    shapes = {tuple(r[2]) for r in results}
+    dtypes = sorted({str(im.dtype) for im in images})
+    if len(dtypes) > 1:
+        notes.append(
+            f"images of different types ({', '.join(dtypes)}) stored as float32; each keeps "
+            "its own value scale, so consider --normalize per-image"
+        )
+        images = [im.astype(np.float32) for im in images]
+    if any(r[3] == "colour" for r in results):
+        notes.append("colour images converted to grayscale (BT.601 luminance)")
+    rel = [p.relative_to(folder) for p in paths]
+    parents = [r.parent.name if len(r.parts) > 1 else "" for r in rel]
+    labels = None
+    if all(parents) and not any(n.lower() in SPLIT_NAMES for n in parents):
+        labels = np.asarray(parents)
+        notes.append(f"labels from the subfolder names: {', '.join(sorted(set(parents)))}")
+    splits = [
+        next((SPLIT_NAMES[s.lower()] for s in r.parts[:-1] if s.lower() in SPLIT_NAMES), "")
+        for r in rel
+    ]
+    source_split = np.asarray(splits) if all(splits) else None
+    keys = [r[4] for r in results]
+    groups = np.asarray(keys) if all(keys) and len(set(keys)) < len(keys) else None
+    if len(shapes) > 1 or shapes != {(size, size)}:
+        hs = [s[0] for s in shapes]
+        ws = [s[1] for s in shapes]
+        notes.append(
+            f"resized from {min(hs)}-{max(hs)} x {min(ws)}-{max(ws)} px to {size}x{size} "
+            "(antialiased bicubic, aspect ratio not kept)"
+        )
+    notes.insert(0, f"read {len(paths)} image files from {folder.name}/")
+    return FolderImages(
+        images=np.stack(images),
+        ids=np.asarray([r.as_posix() for r in rel]),
+        labels=labels,
+        source_split=source_split,
+        groups=groups,
+        source_dtype=dtypes[0] if len(dtypes) == 1 else "mixed",
+        native_shape=shapes.pop() if len(shapes) == 1 else (),
+        notes=notes,
+    )
