@@ -77,3 +77,26 @@ def shared_npz():
     if not path.exists():
         pytest.skip(f"real data not found at {path} (the shared data folder is absent)")
     return path
+
+
+ANALYSIS = ["--n-samples", "60", "--perplexity", "10"]
+
+
+@pytest.fixture(scope="session")
+def study(tmp_path_factory, tiny_cli):
+    """One finished `cxrvae run` on the synthetic set, shared by the tests below."""
+    tmp = tmp_path_factory.mktemp("study")
+    images, labels = synthetic_xrays(n=96, size=32, seed=0)
+    ids = np.array([f"person{i // 2}_virus_{i}.jpeg" for i in range(len(images))])
+    np.savez(
+        tmp / "xray_images.npz",
+        images=images,
+        labels=labels,
+        ids=ids,
+        label_names=np.array(["normal", "pneumonia"]),
+    )
+    out = tmp / "run"
+    from cxrvae.cli import main
+
+    assert main(["run", str(tmp / "xray_images.npz"), "--out", str(out), *tiny_cli, *ANALYSIS]) == 0
+    return tmp, out

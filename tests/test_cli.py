@@ -8,7 +8,7 @@ import pytest
 
 from cxrvae.cli import build_parser, main
 
-ANALYSIS = ["--n-samples", "60", "--perplexity", "10"]
+ANALYSIS = ["--n-samples", "60", "--perplexity", "10"]  # as in conftest
 CONTRACT = [
     "config.json",
     "split.npz",
@@ -32,26 +32,6 @@ CONTRACT = [
     *[f"figures/latent_{k}/history.png" for k in (2, 4)],
 ]
 AXES = ("pca1", "pca2", "tsne1", "tsne2")
-
-
-@pytest.fixture(scope="module")
-def study(tmp_path_factory, tiny_cli):
-    """One finished `cxrvae run` on the synthetic set, shared by the tests below."""
-    from cxrvae.data import synthetic_xrays
-
-    tmp = tmp_path_factory.mktemp("study")
-    images, labels = synthetic_xrays(n=96, size=32, seed=0)
-    ids = np.array([f"person{i // 2}_virus_{i}.jpeg" for i in range(len(images))])
-    np.savez(
-        tmp / "xray_images.npz",
-        images=images,
-        labels=labels,
-        ids=ids,
-        label_names=np.array(["normal", "pneumonia"]),
-    )
-    out = tmp / "run"
-    assert main(["run", str(tmp / "xray_images.npz"), "--out", str(out), *tiny_cli, *ANALYSIS]) == 0
-    return tmp, out
 
 
 def test_run_writes_every_file_of_the_contract(study):

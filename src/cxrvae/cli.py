@@ -434,6 +434,7 @@ def _cmd_run(args) -> int:
     if any("failed" not in m for m in metrics["models"].values()):
         analyze_study(_out(args))
         log.info("report: %s", _out(args) / "report.html")
+        log.info("explorer: %s", _out(args) / "explorer.html")
     return _failures(metrics, _out(args))
 
 
@@ -442,14 +443,19 @@ def _cmd_analyze(args) -> int:
 
     analyze_study(args.dir, _analysis_overrides(args))
     log.info("report: %s", args.dir / "report.html")
+    log.info("explorer: %s", args.dir / "explorer.html")
     return 0
 
 
 def _cmd_report(args) -> int:
+    from .explorer import build_explorer
     from .report import build_report
     from .study import require_run
 
     log.info("report: %s", build_report(require_run(args.dir)))
+    explorer = build_explorer(args.dir)
+    if explorer:
+        log.info("explorer: %s", explorer)
     return 0
 
 

@@ -600,7 +600,10 @@ def _interpolation_step(
     name,
     folder,
 ) -> dict:
-    """Interpolations along PCA1/2, t-SNE1/2 and the most used latent dimension."""
+    """Interpolations along PCA1/2, t-SNE1/2 and the most used latent dimension.
+
+    Returns (metrics, {axis: latent.Interpolation}).
+    """
     from . import latent as lt
 
     dim, kl_per_dim = lt.most_used_dim(mu, logvar)
@@ -611,7 +614,7 @@ def _interpolation_step(
         "tsne2": tsne_xy[:, 1],
         f"z{dim}": mu[:, dim],
     }
-    interps = {}
+    interps, paths = {}, {}
     for axis, values in axes.items():
         label = _axis_label(axis, evr)
         it = lt.interpolate_axis(
@@ -633,12 +636,54 @@ def _interpolation_step(
             folder / f"interpolation_{axis}.png",
         )
         interps[axis] = {"label": label, "values": list(it.values), "trends": it.trends}
-    return {
+        paths[axis] = it
+    metrics = {
         "kl_per_dim": kl_per_dim.tolist(),
         "active_units": int(np.sum(mu.var(0) > 0.01)),
         "interpolation_dim": dim,
         "interpolations": interps,
     }
+    return metrics, paths
+
+
+THUMBNAIL = 64  # px: the explorer's images (larger models' images are shrunk to this)
+
+
+def to_uint8(images: np.ndarray, size: int = THUMBNAIL) -> np.ndarray:
+    """Images in [0, 1] (N, H, W) -> uint8 (N, s, s) with s = min(H, size)."""
+    from .sources import resize_image
+
+    out = np.clip(np.rint(np.asarray(images, dtype=np.float32) * 255), 0, 255).astype(np.uint8)
+    if out.shape[-1] > size:
+        out = np.stack([resize_image(im, size) for im in out])
+    return out
+
+
+def _save_npz(path: Path, **arrays) -> None:
+    def write(tmp):
+        with open(tmp, "wb") as f:  # a file object: np.savez would append ".npz" to a name
+            np.savez_compressed(f, **arrays)
+
+    atomic_write(path, write)
+
+
+def _save_embedding(path, sample_idx, mu, pca_xy, tsne_xy, clusters, recon, paths) -> None:
+    """What the explorer shows of one model: coordinates, clusters, images, interpolations."""
+    axes = list(paths)
+    _save_npz(
+        path,
+        sample_idx=np.asarray(sample_idx),
+        mu=mu.astype(np.float32),
+        pca=pca_xy.astype(np.float32),
+        tsne=tsne_xy.astype(np.float32),
+        clusters=clusters.astype(np.int64),
+        recon=to_uint8(recon),
+        axes=np.asarray(axes),
+        axis_labels=np.asarray([paths[a].label for a in axes]),
+        t=np.stack([paths[a].t for a in axes]).astype(np.float32),
+        frames=np.stack([to_uint8(paths[a].images) for a in axes]),
+        endpoints=np.asarray([paths[a].endpoints for a in axes]),
+    )
 
 
 def analyze_model(
@@ -674,8 +719,18 @@ def analyze_model(
     map_metrics, pca_xy, tsne_xy = _map_step(mu, clusters, data, sample_idx, cfg, name, folder)
     evr = np.asarray(map_metrics["pca_explained_variance"])
     spread = {f: float(v.std()) for f, v in sample_features.items()}
-    interp_metrics = _interpolation_step(
+    interp_metrics, paths = _interpolation_step(
         model, mu, logvar, pca_xy, tsne_xy, evr, data, sample_idx, spread, cfg, name, folder
+    )
+    _save_embedding(
+        out / f"latent_{latent_dim}" / "embedding.npz",
+        sample_idx,
+        mu,
+        pca_xy,
+        tsne_xy,
+        clusters,
+        lt.reconstruct(model, data, sample_idx),
+        paths,
     )
     # Generation: decode codes drawn from the prior N(0, I).
     rng = np.random.default_rng(derive_seed(cfg.seed, f"generate-{latent_dim}"))
@@ -720,6 +775,7 @@ def analyze_study(out, analysis_overrides: dict | None = None) -> dict:
     ``n_samples``, ``perplexity``...).
     """
     from . import latent as lt
+    from .explorer import build_explorer
     from .report import build_report
     from .train import load_model, resolve_device
 
@@ -752,6 +808,13 @@ def analyze_study(out, analysis_overrides: dict | None = None) -> dict:
     log.info("analysis: %s", note)
 
     sample_features = lt.image_features(data.normalized(sample_idx))  # model-independent
+    _save_npz(
+        out / "sample.npz",
+        sample_idx=np.asarray(sample_idx),
+        images=to_uint8(data.normalized(sample_idx)),
+        labels=np.full(len(sample_idx), -1) if data.labels is None else data.labels[sample_idx],
+        label_names=np.asarray(data.label_names or [], dtype=str),
+    )
     results: dict[int, ModelAnalysis] = {}
     timings = {}
     for k in cfg.model.latent_dims:
@@ -797,6 +860,7 @@ def analyze_study(out, analysis_overrides: dict | None = None) -> dict:
     write_json(out / "metrics.json", metrics)
     t0 = time.perf_counter()
     build_report(out)
+    build_explorer(out)
     metrics["timings"]["report"] = time.perf_counter() - t0
     write_json(out / "metrics.json", metrics)
     return metrics
