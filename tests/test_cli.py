@@ -197,3 +197,24 @@ def test_help_documents_every_option(capsys):
             if action.option_strings and action.help != "==SUPPRESS==":
                 assert action.help, f"{command} {action.option_strings} has no help"
                 assert action.option_strings[-1] in text
+
+
+def test_tensorboard_scalars_per_epoch_and_projector(tmp_path, npz_path, tiny_cli):
+    pytest.importorskip("tensorboard", reason="the 'tensorboard' extra is not installed")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = tmp_path / "tb"
+    args = ["run", str(npz_path), "--out", str(out), *tiny_cli, *ANALYSIS, "--tensorboard"]
+    assert main(args) == 0
+    for k in (2, 4):
+        logdir = out / "tensorboard" / f"latent_{k}"
+        acc = EventAccumulator(str(logdir))
+        acc.Reload()
+        test_loss = [e.value for e in acc.Scalars("loss/test")]
+        history = np.genfromtxt(out / f"latent_{k}" / "history.csv", delimiter=",", names=True)
+        np.testing.assert_allclose(test_loss, history["test_loss"], rtol=1e-6)
+        assert {"loss/train", "bce/test", "kl/test"} <= set(acc.Tags()["scalars"])
+        config = (logdir / "projector_config.pbtxt").read_text()
+        assert "sprite" in config and "metadata" in config
+        meta = (logdir / "00000" / f"latent_{k}" / "metadata.tsv").read_text().splitlines()
+        assert meta[0] == "cluster\tlabel" and len(meta) == 61  # header + 60 encoded images

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cxrvae.cli import main
 from cxrvae.explorer import explorer_payload
 
 CHROMIUM = next(
@@ -22,8 +23,16 @@ CHROMIUM = next(
 CHROMEDRIVER = shutil.which("chromedriver")
 
 
-def test_explorer_is_self_contained_and_holds_every_model(study):
+@pytest.fixture(scope="module")
+def analysed(study):
+    """The shared run, analysed again (other tests may have retrained it with --resume)."""
     _, out = study
+    assert main(["analyze", str(out), "-q"]) == 0
+    return out
+
+
+def test_explorer_is_self_contained_and_holds_every_model(analysed):
+    out = analysed
     html = (out / "explorer.html").read_text()
     assert not re.search(r"""(src|href)=["']?https?://""", html)  # no CDN, works offline
     assert "<script src" not in html
@@ -82,11 +91,11 @@ def _lit_pixels(driver, canvas_id) -> int:
     )
 
 
-def test_explorer_in_headless_chromium(study, browser, tmp_path):
+def test_explorer_in_headless_chromium(analysed, browser, tmp_path):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
 
-    _, out = study
+    out = analysed
     browser.get((out / "explorer.html").resolve().as_uri())
     assert _wait(browser, "return window.explorerReady === true"), "the page never got ready"
     assert _lit_pixels(browser, "hover-original") == 0  # nothing shown before hovering

@@ -59,7 +59,7 @@ def _write(path, kind):
 
 BAD = {
     "missing": "no such file",
-    "empty_dir": "is a folder",
+    "empty_dir": "no PNG, JPEG, TIFF, BMP or DICOM files",
     "not_zip": "not an npz",
     "truncated": "truncated or corrupt",
     "pickled": "pickled Python objects",

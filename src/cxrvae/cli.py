@@ -110,6 +110,12 @@ def _train_options(p: argparse.ArgumentParser) -> None:
         help="at most N optimiser steps per epoch (smoke runs, benchmarks)",
     )
     g.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="also log per-epoch losses to DIR/tensorboard, and the encoded sample with "
+        "thumbnails for TensorBoard's projector (needs: pip install 'cxrvae[tensorboard]')",
+    )
+    g.add_argument(
         "--device",
         default=d.train.device,
         help="auto (CUDA when present, else CPU), cpu, cuda, cuda:1... (default: %(default)s)",
@@ -390,6 +396,7 @@ def _train(args) -> dict:
         resume=args.resume,
         overwrite=args.overwrite,
         progress=_progress_factory(),
+        tensorboard=args.tensorboard,
     )
     for k, m in metrics["models"].items():
         if "failed" in m:
@@ -534,9 +541,12 @@ COMMANDS = {
 
 def main(argv=None) -> int:
     """Entry point of the ``cxrvae`` command; returns the exit status."""
+    import matplotlib
+
     from .study import RunFolderError
     from .train import TrainingError
 
+    matplotlib.use("Agg")  # the command line only writes figures to files
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

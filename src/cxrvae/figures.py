@@ -1,5 +1,8 @@
 """Figure functions: numpy arrays in, a matplotlib Figure out. No torch, no files, no show().
 
+The backend is left to the caller (a notebook shows the figures inline); the command line
+selects the non-interactive Agg backend, since it only writes files.
+
 Images are (N, H, W) float arrays in [0, 1], shown in grayscale with bone bright.
 """
 
@@ -7,14 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # figures are written to files; no display is assumed
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from .files import atomic_write  # noqa: E402
+from .files import atomic_write
 
 # Fixed categorical colours (tab10 order) so cluster k has the same colour in every figure.
 COLORS = [

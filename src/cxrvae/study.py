@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .config import RunConfig
+from .config import ConfigError, RunConfig
 from .data import XrayData, image_stats, load, split_indices
 from .figures import (
     plot_brightness_contrast,
@@ -366,15 +366,85 @@ def _check_resume_config(out: Path, cfg: RunConfig) -> None:
         )
 
 
+def _require_tensorboard():
+    """TensorBoard's SummaryWriter, or a one-line error saying how to install it."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise ConfigError(
+            "--tensorboard needs the tensorboard package: pip install 'cxrvae[tensorboard]'"
+        ) from None
+    return SummaryWriter
+
+
+def _tensorboard_writer(folder: Path):
+    return _require_tensorboard()(log_dir=str(folder))
+
+
+def _with_tensorboard(progress, out: Path):
+    """Wrap a progress factory so that every epoch's row is also logged as TensorBoard scalars
+    (``loss/train``, ``loss/test``, ``bce/test``...) under ``out/tensorboard/latent_<k>``."""
+
+    def start(latent_dim: int, done: int, total: int):
+        writer = _tensorboard_writer(out / "tensorboard" / f"latent_{latent_dim}")
+        report = progress(latent_dim, done, total) if progress else None
+
+        def on_epoch(row):
+            for key, value in row.items():
+                if key != "epoch":
+                    split, _, metric = key.partition("_")
+                    writer.add_scalar(f"{metric}/{split}" if metric else key, value, row["epoch"])
+            writer.flush()
+            if row["epoch"] == total:
+                writer.close()
+            if report:
+                report(row)
+
+        return on_epoch
+
+    return start
+
+
+def _tensorboard_embedding(out: Path, latent_dim: int, mu, clusters, labels, label_names, thumbs):
+    """The analysed sample for TensorBoard's projector, with X-ray thumbnails."""
+    import torch
+
+    header = ["cluster"] + (["label"] if labels is not None else [])
+    meta = [
+        [str(c)] + ([label_names[y]] if labels is not None else [])
+        for c, y in zip(clusters, labels if labels is not None else clusters)
+    ]
+    writer = _tensorboard_writer(out / "tensorboard" / f"latent_{latent_dim}")
+    writer.add_embedding(
+        torch.from_numpy(np.ascontiguousarray(mu, dtype=np.float32)),
+        metadata=meta if labels is not None else [m[0] for m in meta],
+        metadata_header=header if labels is not None else None,
+        label_img=torch.from_numpy(thumbs[:, None].astype(np.float32) / 255.0),
+        tag=f"latent_{latent_dim}",
+    )
+    writer.close()
+
+
 def train_study(
-    data_path, cfg: RunConfig, out, resume: bool = False, overwrite: bool = False, progress=None
+    data_path,
+    cfg: RunConfig,
+    out,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress=None,
+    tensorboard: bool = False,
 ) -> dict:
     """Data, split, exploration figures and every model: the ``cxrvae train`` command.
+
+    With ``tensorboard``, per-epoch scalars go to ``out/tensorboard/latent_<k>`` (and the
+    analysis adds the encoded sample to TensorBoard's projector).
 
     Returns the metrics written to ``out/metrics.json``.
     """
     from .train import resolve_device
 
+    if tensorboard:
+        _require_tensorboard()  # before anything is written
     t0 = time.perf_counter()
     data = load_data(data_path, cfg)  # before touching the folder: bad input writes nothing
     for note in data.notes:
@@ -408,6 +478,8 @@ def train_study(
     explore = explore_data(data, out, cfg.seed)
     timings["data"] = time.perf_counter() - t0
     t0 = time.perf_counter()
+    if tensorboard:
+        progress = _with_tensorboard(progress, out)
     models = train_models(data, train_idx, test_idx, cfg, out, resume=resume, progress=progress)
     timings["train"] = time.perf_counter() - t0
     metrics = {"data": {**summary, "exploration": explore}, "models": models, "timings": timings}
@@ -827,6 +899,16 @@ def analyze_study(out, analysis_overrides: dict | None = None) -> dict:
             model, data, sample_idx, test_idx, recon_idx, cfg, out, k, sample_features
         )
         metrics["models"][str(k)]["analysis"] = results[k].metrics
+        if (out / "tensorboard").is_dir():  # the run was trained with --tensorboard
+            _tensorboard_embedding(
+                out,
+                k,
+                results[k].mu,
+                results[k].clusters,
+                None if data.labels is None else data.labels[sample_idx],
+                data.label_names,
+                to_uint8(data.normalized(sample_idx)),
+            )
         timings[str(k)] = time.perf_counter() - t0
         log.info(
             "latent %d: analysed in %.1f s (K = %d)",
@@ -864,3 +946,101 @@ def analyze_study(out, analysis_overrides: dict | None = None) -> dict:
     metrics["timings"]["report"] = time.perf_counter() - t0
     write_json(out / "metrics.json", metrics)
     return metrics
+
+
+# --------------------------------------------------------------------------- Python API
+
+
+@dataclass
+class Run:
+    """A run folder opened from Python: its configuration, metrics, split and per-model files.
+
+    Returned by :func:`run_study` and :func:`open_run`; every accessor reads the folder, so
+    ``analyze_study`` or ``build_report`` can change it in between.
+    """
+
+    out: Path
+    config: RunConfig
+    metrics: dict
+    train_idx: np.ndarray
+    test_idx: np.ndarray
+
+    @property
+    def latent_dims(self) -> list[int]:
+        """Latent sizes whose training finished."""
+        return [int(k) for k, m in self.metrics["models"].items() if "failed" not in m]
+
+    def data(self) -> XrayData:
+        """The images, loaded again from the run's source."""
+        return load_data(read_json(self.out / "config.json")["data_path"], self.config)
+
+    def history(self, latent_dim: int) -> dict[str, np.ndarray]:
+        """Per-epoch columns (``epoch``, ``train_loss``, ``test_loss``, ``test_bce``...)."""
+        from .train import read_history
+
+        return _history_columns(read_history(self.out / f"latent_{latent_dim}" / "history.csv"))
+
+    def model(self, latent_dim: int, device="cpu"):
+        """The trained :class:`~cxrvae.model.ConvVAE` in eval mode."""
+        from .train import load_model
+
+        return load_model(self.out / f"latent_{latent_dim}" / "model.safetensors", device)
+
+    def embedding(self, latent_dim: int) -> dict[str, np.ndarray]:
+        """The analysed sample of one model: ``sample_idx``, ``mu``, ``pca``, ``tsne``,
+        ``clusters``, ``recon`` (uint8), and the interpolations (``axes``, ``t``, ``frames``).
+        """
+        path = self.out / f"latent_{latent_dim}" / "embedding.npz"
+        if not path.exists():
+            raise RunFolderError(f"{path}: no analysis yet (run analyze_study first)")
+        with np.load(path) as f:
+            return {k: f[k] for k in f.files}
+
+
+def open_run(out) -> Run:
+    """Open a run folder written by ``cxrvae train``/``run`` or :func:`run_study`."""
+    out = require_run(out)
+    with np.load(out / "split.npz") as f:
+        train_idx, test_idx = f["train"], f["test"]
+    return Run(
+        out,
+        RunConfig.from_dict(read_json(out / "config.json")["config"]),
+        read_json(out / "metrics.json"),
+        train_idx,
+        test_idx,
+    )
+
+
+def run_study(
+    source,
+    out,
+    config: RunConfig | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress=None,
+    tensorboard: bool = False,
+) -> Run:
+    """The whole study from Python, with the CLI's defaults: ``cxrvae run`` as a function.
+
+    Parameters
+    ----------
+    source : str or Path
+        A file, a folder or a public set's name, as for :func:`cxrvae.data.load`.
+    out : str or Path
+        Run folder.
+    config : RunConfig, optional
+        Defaults to ``RunConfig()``, the settings the command line uses.
+    """
+    cfg = config or RunConfig()
+    metrics = train_study(
+        source,
+        cfg,
+        out,
+        resume=resume,
+        overwrite=overwrite,
+        progress=progress,
+        tensorboard=tensorboard,
+    )
+    if any("failed" not in m for m in metrics["models"].values()):
+        analyze_study(out)
+    return open_run(out)
