@@ -140,7 +140,8 @@ def _open_npz(path: Path) -> dict[str, np.ndarray]:
         raise DataError(f"{path}: is a folder; give an .npz file")
     try:
         if path.suffix.lower() == ".npy":
-            return {"images": np.load(path, allow_pickle=False)}
+            # Memory-mapped (copy-on-write, never written): pages are read as batches need them.
+            return {"images": np.load(path, mmap_mode="c", allow_pickle=False)}
         if not zipfile.is_zipfile(path):
             with open(path, "rb") as f:
                 starts_like_zip = f.read(4) == b"PK\x03\x04"
@@ -191,7 +192,11 @@ def _pick_arrays(path: Path, arrays: dict[str, np.ndarray], notes: list[str]):
                 )
         if len({p.shape[1:] for p in parts}) != 1:
             raise DataError(f"{path}: the {', '.join(medmnist)} images have different shapes")
-        images = np.concatenate(parts)
+        images = np.empty((sum(map(len, parts)), *parts[0].shape[1:]), np.result_type(*parts))
+        start = 0
+        for p in parts:  # filled part by part: no second copy of the pooled set
+            images[start : start + len(p)] = p
+            start += len(p)
         split = np.concatenate([np.full(len(p), s) for s, p in zip(medmnist, parts)])
         per_image = {}
         label_parts = [arrays.get(f"{s}_labels") for s in medmnist]

@@ -66,8 +66,9 @@ class DeviceData:
 
     @classmethod
     def from_data(cls, data: XrayData, device) -> DeviceData:
+        # On the CPU the tensor shares the array's memory (a memory-mapped .npy stays mapped).
         return cls(
-            torch.from_numpy(data.images).unsqueeze(1).to(device),  # shares memory on CPU
+            torch.from_numpy(data.images).unsqueeze(1).to(device),
             torch.as_tensor(data.offset, dtype=torch.float32, device=device),
             torch.as_tensor(data.scale, dtype=torch.float32, device=device),
         )
