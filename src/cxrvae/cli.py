@@ -110,6 +110,11 @@ def _train_options(p: argparse.ArgumentParser) -> None:
         help="at most N optimiser steps per epoch (smoke runs, benchmarks)",
     )
     g.add_argument(
+        "--parallel-models",
+        action="store_true",
+        help="with more than one GPU, train the latent sizes at once, one process per GPU",
+    )
+    g.add_argument(
         "--tensorboard",
         action="store_true",
         help="also log per-epoch losses to DIR/tensorboard, and the encoded sample with "
@@ -352,6 +357,24 @@ def _progress_factory():
     return start
 
 
+def _parallel_devices(args) -> list[str] | None:
+    """The GPUs for --parallel-models, or None (with a warning when it cannot apply)."""
+    if not args.parallel_models:
+        return None
+    import torch
+
+    from .train import world
+
+    n = torch.cuda.device_count() if args.device in ("auto", "cuda") else 0
+    if world()[1] > 1:
+        log.warning("--parallel-models is ignored under torchrun (the processes share each model)")
+    elif n < 2:
+        log.warning("--parallel-models needs two or more GPUs (found %d); training in turn", n)
+    else:
+        return [f"cuda:{i}" for i in range(n)]
+    return None
+
+
 def _resolve_data(args) -> None:
     """Fill in the default data set when DATA is omitted, and say so."""
     if args.data is not None:
@@ -397,6 +420,7 @@ def _train(args) -> dict:
         overwrite=args.overwrite,
         progress=_progress_factory(),
         tensorboard=args.tensorboard,
+        devices=_parallel_devices(args),
     )
     for k, m in metrics["models"].items():
         if "failed" in m:
@@ -417,7 +441,11 @@ def _train(args) -> dict:
 
 def _failures(metrics: dict, out: Path) -> int:
     """Exit status 1 with one line when a model failed, else 0."""
+    from .train import is_main
+
     failed = [k for k, m in metrics["models"].items() if "failed" in m]
+    if failed and not is_main():
+        return EXIT_FAILED
     if failed:
         print(
             f"cxrvae: error: training of latent {', '.join(failed)} failed (non-finite loss; "
@@ -435,9 +463,12 @@ def _cmd_train(args) -> int:
 
 def _cmd_run(args) -> int:
     from .study import analyze_study
+    from .train import is_main
 
     _resolve_data(args)
     metrics = _train(args)
+    if not is_main():  # under torchrun, rank 0 analyses and reports
+        return 0
     if any("failed" not in m for m in metrics["models"].values()):
         analyze_study(_out(args))
         log.info("report: %s", _out(args) / "report.html")
@@ -543,21 +574,37 @@ def main(argv=None) -> int:
     """Entry point of the ``cxrvae`` command; returns the exit status."""
     import matplotlib
 
-    from .study import RunFolderError
-    from .train import TrainingError
+    from .train import init_distributed, is_main
 
     matplotlib.use("Agg")  # the command line only writes figures to files
     parser = build_parser()
     args = parser.parse_args(argv)
+    several = args.command in ("train", "run") and init_distributed(args.device)
     logging.basicConfig(
-        level=logging.WARNING if args.quiet else logging.INFO,
+        level=logging.WARNING if args.quiet or not is_main() else logging.INFO,
         format="%(message)s",
         stream=sys.stderr,
         force=True,
     )
     try:
+        return _dispatch(args)
+    finally:
+        if several:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
+
+def _dispatch(args) -> int:
+    """Run the command; turn the errors users can fix into one line and an exit status."""
+    from .study import RunFolderError
+    from .train import TrainingError, is_main
+
+    try:
         return COMMANDS[args.command](args)
     except (DataError, ConfigError, RunFolderError) as e:
+        if not is_main():
+            return EXIT_USAGE  # under torchrun, rank 0 says it
         if args.debug:
             raise
         print(f"cxrvae: error: {e}", file=sys.stderr)

@@ -244,11 +244,12 @@ def _train_one(
     """Train (or continue) the model of latent size k; write its history and weights."""
     import torch
 
-    from .train import build_model, fit, save_model, write_history
+    from .train import barrier, build_model, fit, is_main, save_model, write_history
 
     ckpt = folder / "checkpoint.pt"
-    if not resume:
+    if not resume and is_main():
         ckpt.unlink(missing_ok=True)
+    barrier()  # every process sees the same checkpoint (or none)
     torch.manual_seed(derive_seed(cfg.seed, f"init-{k}"))
     model = build_model(cfg.model, data.image_size, k)
     done = len(torch.load(ckpt, weights_only=True)["history"]) if ckpt.exists() else 0
@@ -269,9 +270,54 @@ def _train_one(
         config_dict=cfg.to_dict(),
     )
     log.info("latent %d: trained in %.1f s", k, time.perf_counter() - start)
-    write_history(folder / "history.csv", history)
-    save_model(folder / "model.safetensors", model)
+    if is_main():
+        write_history(folder / "history.csv", history)
+        save_model(folder / "model.safetensors", model)
     return history
+
+
+def _train_in_process(source, cfg_dict: dict, out: str, k: int, resume: bool, device: str):
+    """One model in a process of its own (``--parallel-models``): load, train, write files."""
+    import torch
+
+    from .train import TrainingError
+
+    logging.basicConfig(level=logging.INFO, format=f"[latent {k} on {device}] %(message)s")
+    cfg = RunConfig.from_dict(cfg_dict)
+    data = load_data(source, cfg)
+    with np.load(Path(out) / "split.npz") as f:
+        train_idx, test_idx = f["train"], f["test"]
+    folder = Path(out) / f"latent_{k}"
+    try:
+        return _train_one(
+            data, train_idx, test_idx, cfg, folder, k, resume, None, torch.device(device)
+        )
+    except TrainingError as e:
+        return str(e)
+
+
+def _train_parallel(source, cfg: RunConfig, out: Path, todo: list[int], resume, devices) -> dict:
+    """Train the models in ``todo`` at once, one process per model on ``devices`` in turn."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    log.info("training latent %s at once on %s", ", ".join(map(str, todo)), ", ".join(devices))
+    with ProcessPoolExecutor(
+        max_workers=min(len(devices), len(todo)), mp_context=multiprocessing.get_context("spawn")
+    ) as pool:
+        futures = {
+            k: pool.submit(
+                _train_in_process,
+                source,
+                cfg.to_dict(),
+                str(out),
+                k,
+                resume,
+                devices[i % len(devices)],
+            )  # fmt: skip
+            for i, k in enumerate(todo)
+        }
+        return {k: f.result() for k, f in futures.items()}
 
 
 def train_models(
@@ -282,6 +328,8 @@ def train_models(
     out: Path,
     resume: bool = False,
     progress=None,
+    devices: list[str] | None = None,
+    source=None,
 ) -> dict:
     """Train one model per latent size; write weights, history and figures for each.
 
@@ -292,6 +340,9 @@ def train_models(
     ----------
     progress : callable(latent_dim, done_epochs, total_epochs) -> callable(row), optional
         Factory for a per-epoch reporter, called once per model that trains.
+    devices : list of str, optional
+        Two or more devices: the models train at once, one process each, the devices taken in
+        turn; each process loads the data again from ``source``.
 
     Returns
     -------
@@ -300,34 +351,45 @@ def train_models(
     """
     import torch
 
-    from .train import TrainingError, read_history, resolve_device
+    from .train import TrainingError, is_main, read_history, resolve_device
 
     device = resolve_device(cfg.train.device)
     results, histories = {}, {}
+    done = {}
     for k in cfg.model.latent_dims:
         folder = out / f"latent_{k}"
-        folder.mkdir(exist_ok=True)
+        if is_main():
+            folder.mkdir(exist_ok=True)
         if resume and (folder / "model.safetensors").exists() and (folder / "history.csv").exists():
             log.info("latent %d: already trained, skipped (--resume)", k)
-            history = read_history(folder / "history.csv")
-        else:
+            done[k] = read_history(folder / "history.csv")
+    todo = [k for k in cfg.model.latent_dims if k not in done]
+    if devices and len(devices) > 1 and len(todo) > 1:
+        done.update(_train_parallel(source, cfg, out, todo, resume, devices))
+    for k in cfg.model.latent_dims:
+        folder = out / f"latent_{k}"
+        history = done.get(k)
+        if history is None:
             try:
                 history = _train_one(
                     data, train_idx, test_idx, cfg, folder, k, resume, progress, device
                 )
             except TrainingError as e:
-                ckpt = folder / "checkpoint.pt"
-                good = len(torch.load(ckpt, weights_only=True)["history"]) if ckpt.exists() else 0
-                log.error(
-                    "latent %d: %s; stopped after %d good epochs (checkpoint kept)", k, e, good
-                )
-                results[str(k)] = {"failed": str(e), "epochs": good}
-                continue
+                history = str(e)
+        if isinstance(history, str):  # the message of a TrainingError
+            ckpt = folder / "checkpoint.pt"
+            good = len(torch.load(ckpt, weights_only=True)["history"]) if ckpt.exists() else 0
+            log.error(
+                "latent %d: %s; stopped after %d good epochs (checkpoint kept)", k, history, good
+            )
+            results[str(k)] = {"failed": history, "epochs": good}
+            continue
         histories[k] = _history_columns(history)
-        save_figure(
-            plot_history(histories[k], f"Latent {k}: train and test loss per epoch"),
-            out / "figures" / f"latent_{k}" / "history.png",
-        )
+        if is_main():
+            save_figure(
+                plot_history(histories[k], f"Latent {k}: train and test loss per epoch"),
+                out / "figures" / f"latent_{k}" / "history.png",
+            )
         last = history[-1]
         results[str(k)] = {
             "test_loss": last["test_loss"],
@@ -339,7 +401,7 @@ def train_models(
             "epochs": len(history),
             "train_seconds": float(sum(r["seconds"] for r in history)),
         }
-    if histories:
+    if histories and is_main():
         save_figure(plot_history_comparison(histories), out / "figures" / "history_comparison.png")
     return results
 
@@ -425,6 +487,33 @@ def _tensorboard_embedding(out: Path, latent_dim: int, mu, clusters, labels, lab
     writer.close()
 
 
+def _on_main(fn, *args, **kwargs):
+    """Run ``fn`` in the main process only and hand its result (or its error) to the others.
+
+    Without torchrun this is a plain call.
+    """
+    import torch.distributed as dist
+
+    from .train import world
+
+    rank, size = world()
+    result, error = None, None
+    if rank == 0:
+        try:
+            result = fn(*args, **kwargs)
+        except Exception as e:  # shared below, so no process waits forever for rank 0
+            error = e
+    if size > 1:
+        box = [(result, None if error is None else str(error))]
+        dist.broadcast_object_list(box, src=0)
+        result, message = box[0]
+        if rank != 0 and message is not None:
+            raise RunFolderError(message)
+    if error is not None:
+        raise error
+    return result
+
+
 def train_study(
     data_path,
     cfg: RunConfig,
@@ -433,16 +522,23 @@ def train_study(
     overwrite: bool = False,
     progress=None,
     tensorboard: bool = False,
+    devices: list[str] | None = None,
 ) -> dict:
     """Data, split, exploration figures and every model: the ``cxrvae train`` command.
 
     With ``tensorboard``, per-epoch scalars go to ``out/tensorboard/latent_<k>`` (and the
-    analysis adds the encoded sample to TensorBoard's projector).
+    analysis adds the encoded sample to TensorBoard's projector). With ``devices`` (two or
+    more, e.g. ``["cuda:0", "cuda:1"]``) the models train at once, one process per model.
+
+    Under torchrun every process trains its share of each batch (DistributedDataParallel) and
+    only rank 0 writes files.
 
     Returns the metrics written to ``out/metrics.json``.
     """
-    from .train import resolve_device
+    from .train import barrier, init_distributed, is_main, resolve_device
 
+    init_distributed(cfg.train.device)
+    main = is_main()
     if tensorboard:
         _require_tensorboard()  # before anything is written
     t0 = time.perf_counter()
@@ -451,22 +547,23 @@ def train_study(
         log.info("data: %s", note)
     if resume:
         _check_resume_config(Path(out), cfg)
-    out = prepare_run_dir(out, resume=resume, overwrite=overwrite)
+    out = Path(_on_main(prepare_run_dir, out, resume=resume, overwrite=overwrite))
     seed_everything(cfg.seed)
     timings = {}
-    train_idx, test_idx = make_split(data, cfg, out, resume=resume)
+    train_idx, test_idx = _on_main(make_split, data, cfg, out, resume=resume)
     summary = {**data.summary(), "n_train": int(len(train_idx)), "n_test": int(len(test_idx))}
-    write_json(
-        out / "config.json",
-        {
-            "config": cfg.to_dict(),
-            "seed": cfg.seed,
-            "data_path": source_ref(data_path, data),
-            "versions": versions(),
-            "device": str(resolve_device(cfg.train.device)),
-            "data": summary,
-        },
-    )
+    if main:
+        write_json(
+            out / "config.json",
+            {
+                "config": cfg.to_dict(),
+                "seed": cfg.seed,
+                "data_path": source_ref(data_path, data),
+                "versions": versions(),
+                "device": str(resolve_device(cfg.train.device)),
+                "data": summary,
+            },
+        )
     log.info(
         "data: %d images (%d train / %d test), %dx%d px",
         len(data),
@@ -475,15 +572,27 @@ def train_study(
         data.image_size,
         data.image_size,
     )
-    explore = explore_data(data, out, cfg.seed)
+    explore = _on_main(explore_data, data, out, cfg.seed)
     timings["data"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    if tensorboard:
+    if tensorboard and main:
         progress = _with_tensorboard(progress, out)
-    models = train_models(data, train_idx, test_idx, cfg, out, resume=resume, progress=progress)
+    models = train_models(
+        data,
+        train_idx,
+        test_idx,
+        cfg,
+        out,
+        resume=resume,
+        progress=progress if main else None,
+        devices=devices,
+        source=data_path,
+    )
     timings["train"] = time.perf_counter() - t0
     metrics = {"data": {**summary, "exploration": explore}, "models": models, "timings": timings}
-    write_json(out / "metrics.json", metrics)
+    if main:
+        write_json(out / "metrics.json", metrics)
+    barrier()
     return metrics
 
 

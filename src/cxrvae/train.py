@@ -10,18 +10,20 @@ import io
 import json
 import logging
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 
 from .config import ModelConfig, TrainConfig
 from .data import XrayData
 from .files import atomic_write
 from .model import ConvVAE, vae_loss
-from .seeding import make_generator
+from .seeding import derive_seed, make_generator
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +45,65 @@ class TrainingError(RuntimeError):
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """``"auto"`` is CUDA when present, else CPU; anything else is passed to ``torch.device``."""
+    """``"auto"`` is CUDA when present, else CPU; anything else is passed to ``torch.device``.
+
+    Under torchrun, CUDA means this process's GPU (``LOCAL_RANK``).
+    """
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(name)
+    if device.type == "cuda" and device.index is None and world()[1] > 1:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    return device
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def world() -> tuple[int, int]:
+    """(rank, number of processes): (0, 1) unless started by torchrun."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def is_main() -> bool:
+    """True in the process that writes files (rank 0, or the only process)."""
+    return world()[0] == 0
+
+
+def init_distributed(device: str = "auto") -> bool:
+    """Join torchrun's process group when ``WORLD_SIZE`` > 1 (NCCL on GPUs, gloo on CPUs).
+
+    Returns True when this process is one of several. Safe to call more than once.
+    """
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or not dist.is_available():
+        return False
+    if not dist.is_initialized():
+        cuda = torch.cuda.is_available() and device != "cpu"
+        if cuda:
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+        dist.init_process_group("nccl" if cuda else "gloo")
+    return True
+
+
+def barrier() -> None:
+    if world()[1] > 1:
+        dist.barrier()
+
+
+def _sum_over_processes(t: torch.Tensor) -> torch.Tensor:
+    if world()[1] > 1:
+        dist.all_reduce(t)
+    return t
+
+
+def steps_per_epoch(n_train: int, cfg: TrainConfig) -> int:
+    """Optimiser steps per epoch. A last batch too small for BatchNorm (under 2 images per
+    process) is dropped; ``max_steps`` caps the count."""
+    size = world()[1]
+    steps = n_train // cfg.batch_size + (n_train % cfg.batch_size >= 2 * size)
+    return steps if cfg.max_steps is None else min(steps, cfg.max_steps)
 
 
 def _autocast(device: torch.device):
@@ -95,18 +152,18 @@ def train_epoch(
     cfg: TrainConfig,
     generator: torch.Generator,
 ) -> dict[str, float]:
-    """One pass over a seeded permutation of ``train_idx``; returns mean loss, bce and kl."""
+    """One pass over a seeded permutation of ``train_idx``; returns mean loss, bce and kl.
+
+    With several processes (torchrun) every process draws the same permutation and takes its
+    share of each global batch of ``cfg.batch_size``; the means are over all processes.
+    """
     model.train()
     device = dd.images.device
+    rank, size = world()
     perm = train_idx[torch.randperm(len(train_idx), generator=generator).to(device)]
-    # Drop a last batch smaller than 2: BatchNorm cannot normalise a single image.
-    n_steps = len(perm) // cfg.batch_size + (len(perm) % cfg.batch_size >= 2)
-    if cfg.max_steps is not None:
-        n_steps = min(n_steps, cfg.max_steps)
-    sums = torch.zeros(3, dtype=torch.float64, device=device)
-    seen = 0
-    for step in range(n_steps):
-        idx = perm[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+    sums = torch.zeros(4, dtype=torch.float64, device=device)  # loss, bce, kl, images
+    for step in range(steps_per_epoch(len(perm), cfg)):
+        idx = perm[step * cfg.batch_size : (step + 1) * cfg.batch_size][rank::size]
         x = dd.batch(idx)
         with _autocast(device):
             x_hat, mu, logvar = model(x)
@@ -115,9 +172,10 @@ def train_epoch(
         terms["loss"].backward()
         optimizer.step()
         scheduler.step()
-        sums += torch.stack([terms["loss"], terms["recon"], terms["kl"]]).detach() * len(idx)
-        seen += len(idx)
-    loss, bce, kl = (sums / seen).tolist()
+        n = terms["loss"].new_tensor(1.0)
+        sums += torch.stack([terms["loss"], terms["recon"], terms["kl"], n]).detach() * len(idx)
+    _sum_over_processes(sums)
+    loss, bce, kl = (sums[:3] / sums[3]).tolist()
     if not all(math.isfinite(v) for v in (loss, bce, kl)):
         raise TrainingError(f"non-finite training loss (loss={loss}, bce={bce}, kl={kl})")
     return {"loss": loss, "bce": bce, "kl": kl}
@@ -125,17 +183,24 @@ def train_epoch(
 
 @torch.inference_mode()
 def evaluate(model, dd: DeviceData, idx: torch.Tensor, beta: float = 1.0) -> dict[str, float]:
-    """Mean loss, BCE and KL per image over ``idx``, decoding the posterior mean (eval mode)."""
+    """Mean loss, BCE and KL per image over ``idx``, decoding the posterior mean (eval mode).
+
+    With several processes each evaluates its share of ``idx`` and the sums are combined.
+    """
     model.eval()
-    sums = torch.zeros(3, dtype=torch.float64, device=dd.images.device)
+    rank, size = world()
+    idx = idx[rank::size]
+    sums = torch.zeros(4, dtype=torch.float64, device=dd.images.device)
     for start in range(0, len(idx), EVAL_BATCH):
         b = idx[start : start + EVAL_BATCH]
         x = dd.batch(b)
         with _autocast(x.device):
             x_hat, mu, logvar = model(x)
         terms = vae_loss(x_hat, x, mu, logvar, beta)
-        sums += torch.stack([terms["loss"], terms["recon"], terms["kl"]]) * len(b)
-    loss, bce, kl = (sums / len(idx)).tolist()
+        n = terms["loss"].new_tensor(1.0)
+        sums += torch.stack([terms["loss"], terms["recon"], terms["kl"], n]) * len(b)
+    _sum_over_processes(sums)
+    loss, bce, kl = (sums[:3] / sums[3]).tolist()
     return {"loss": loss, "bce": bce, "kl": kl}
 
 
@@ -166,10 +231,10 @@ def fit(
     device : torch.device, optional
         Defaults to ``resolve_device(cfg.device)``.
     callback : callable(row: dict), optional
-        Called after every epoch with that epoch's history row.
+        Called after every epoch with that epoch's history row (in rank 0 only, under torchrun).
     checkpoint_path : path, optional
-        Where to write a resumable checkpoint after every epoch; when the file exists, training
-        resumes from it (same model, optimiser, schedule and random states).
+        Where to write a resumable checkpoint after every epoch (rank 0 writes it); when the file
+        exists, training resumes from it (same model, optimiser, schedule and batch order).
     config_dict : dict, optional
         Stored in the checkpoint so it can be rebuilt without other files.
 
@@ -183,22 +248,30 @@ def fit(
     dd = DeviceData.from_data(data, device)
     train_t = torch.as_tensor(np.asarray(train_idx), device=device)
     test_t = torch.as_tensor(np.asarray(test_idx), device=device)
-    steps = len(train_t) // cfg.batch_size + (len(train_t) % cfg.batch_size >= 2)
-    if cfg.max_steps is not None:
-        steps = min(steps, cfg.max_steps)
+    steps = steps_per_epoch(len(train_t), cfg)
+    rank, size = world()
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=cfg.lr, total_steps=cfg.epochs * steps
     )
     generator = make_generator(seed)  # batch order, on CPU so it is the same on every device
-    torch.manual_seed(seed)  # reparameterisation noise
     history: list[dict] = []
     if checkpoint_path is not None and Path(checkpoint_path).exists():
         history = _restore(checkpoint_path, model, optimizer, scheduler, generator)
         log.info("resumed from %s after epoch %d", checkpoint_path, len(history))
+    net = model
+    if size > 1:  # gradients averaged over processes; the weights start from rank 0's
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
     for epoch in range(len(history) + 1, cfg.epochs + 1):
         start = time.perf_counter()
-        tr = train_epoch(model, optimizer, scheduler, dd, train_t, cfg, generator)
+        # Reparameterisation noise: seeded per epoch and process, so a resumed run (one process
+        # or several) draws exactly the noise an uninterrupted one would.
+        torch.manual_seed(derive_seed(seed, f"noise-{epoch}-{rank}"))
+        tr = train_epoch(net, optimizer, scheduler, dd, train_t, cfg, generator)
         te = evaluate(model, dd, test_t, cfg.beta)
         if device.type == "cuda":
             torch.cuda.synchronize()
@@ -213,11 +286,11 @@ def fit(
             "seconds": time.perf_counter() - start,
         }
         history.append(row)
-        if checkpoint_path is not None:
+        if checkpoint_path is not None and rank == 0:
             save_checkpoint(
                 checkpoint_path, model, optimizer, scheduler, generator, history, config_dict or {}
             )
-        if callback is not None:
+        if callback is not None and rank == 0:
             callback(row)
     return history
 
@@ -232,8 +305,6 @@ def save_checkpoint(path, model, optimizer, scheduler, generator, history, confi
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
         "generator": generator.get_state(),
-        "torch_rng": torch.get_rng_state(),
-        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         "history": history,
         "config": json.dumps(config_dict),
         "model_args": _model_args(model),
@@ -252,9 +323,6 @@ def _restore(path, model, optimizer, scheduler, generator) -> list[dict]:
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     generator.set_state(state["generator"])
-    torch.set_rng_state(state["torch_rng"])
-    if state["cuda_rng"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda_rng"])
     return list(state["history"])
 
 
