@@ -9,7 +9,8 @@ cxrvae's side is `cxrvae.train.fit` with the default configuration (or --widths/
 --skip-baseline times cxrvae alone (e.g. to compare --widths at more epochs).
 Both train and then evaluate the test set every epoch; images/s = training images seen / wall
 time of all epochs. Both are timed in this one process; it prints images/s, the ratio and the
-test loss after the same number of epochs.
+test loss after the same number of epochs, and the time to quality: when cxrvae's test loss
+first reached the textbook loop's final one, against the textbook loop's total time.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ def textbook(data, train, test, latent_dim, epochs, seed):
     )
     test_loader = DataLoader(TensorDataset(x_test), batch_size=128)
     start = time.perf_counter()
+    curve = []  # (seconds so far, test loss) after every epoch
     for _ in range(epochs):
         model.train()
         for (x,) in loader:
@@ -80,13 +82,18 @@ def textbook(data, train, test, latent_dim, epochs, seed):
             loss.backward()
             opt.step()
         model.eval()  # the usual per-epoch test pass, as cxrvae's fit also does
+        total = 0.0
         with torch.no_grad():
             for (x,) in test_loader:
-                vae_loss(*model(x)[:1], x, *model.encode(x))
+                x_hat, mu, logvar = model(x)
+                total += float(vae_loss(x_hat, x, mu, logvar)["loss"]) * len(x)
+        curve.append((time.perf_counter() - start, total / len(test)))
     seconds = time.perf_counter() - start
     model = model.to(memory_format=torch.channels_last)
-    return epochs * len(train) / seconds, evaluate(
-        model, DeviceData.from_data(data, "cpu"), torch.as_tensor(test)
+    return (
+        epochs * len(train) / seconds,
+        evaluate(model, DeviceData.from_data(data, "cpu"), torch.as_tensor(test)),
+        curve,
     )
 
 
@@ -98,11 +105,12 @@ def ours(data, train, test, latent_dim, epochs, seed, cfg: RunConfig):
     history = fit(model, data, train, test, tc, seed=seed)  # trains, then tests, every epoch
     seconds = time.perf_counter() - start
     last = history[-1]
-    return epochs * len(train) / seconds, {
-        "loss": last["test_loss"],
-        "bce": last["test_bce"],
-        "kl": last["test_kl"],
-    }
+    curve = list(zip(np.cumsum([r["seconds"] for r in history]), [r["test_loss"] for r in history]))
+    return (
+        epochs * len(train) / seconds,
+        {"loss": last["test_loss"], "bce": last["test_bce"], "kl": last["test_kl"]},
+        curve,
+    )
 
 
 def main():
@@ -117,6 +125,11 @@ def main():
         "--skip-baseline",
         action="store_true",
         help="time cxrvae only (for comparing its own settings)",
+    )
+    p.add_argument(
+        "--curve",
+        action="store_true",
+        help="print both test-loss curves epoch by epoch (time to quality is always printed)",
     )
     p.add_argument(
         "--levers",
@@ -145,7 +158,9 @@ def main():
     )
     base_ips = None
     if not args.skip_baseline:
-        base_ips, base = textbook(data, train, test, args.latent_dim, args.epochs, args.seed)
+        base_ips, base, base_curve = textbook(
+            data, train, test, args.latent_dim, args.epochs, args.seed
+        )
         print(
             f"textbook fp32 loop (32-64-128-256, batch 128): {base_ips:7.0f} images/s, "
             f"test loss {base['loss']:.1f} (BCE {base['bce']:.1f} + KL {base['kl']:.1f})"
@@ -159,7 +174,7 @@ def main():
         ):
             ips = lever(data, train, args.latent_dim, args.seed, **kw)
             print(f"lever: textbook model, {name}: {ips:7.0f} images/s ({ips / plain:.2f}x)")
-    our_ips, our = ours(data, train, test, args.latent_dim, args.epochs, args.seed, cfg)
+    our_ips, our, our_curve = ours(data, train, test, args.latent_dim, args.epochs, args.seed, cfg)
     print(
         f"cxrvae ({'-'.join(map(str, cfg.model.widths))}, batch {cfg.train.batch_size}): "
         f"{our_ips:7.0f} images/s, test loss {our['loss']:.1f} "
@@ -167,6 +182,24 @@ def main():
     )
     if base_ips:
         print(f"throughput ratio cxrvae / textbook: {our_ips / base_ips:.2f}x")
+    if args.curve:
+        print("epoch  textbook s  test loss   cxrvae s  test loss")
+        for e, (b, o) in enumerate(zip(base_curve or [(np.nan,) * 2] * len(our_curve), our_curve)):
+            print(f"{e + 1:5d} {b[0]:11.1f} {b[1]:10.1f} {o[0]:10.1f} {o[1]:10.1f}")
+    if base_ips:
+        target, base_s = base["loss"], base_curve[-1][0]
+        reached = next(((e, t) for e, (t, v) in enumerate(our_curve, 1) if v <= target), None)
+        print(
+            f"time to quality: the textbook loop reached test loss {target:.1f} after "
+            f"{args.epochs} epochs ({base_s:.0f} s); "
+            + (
+                f"cxrvae reached it after epoch {reached[0]} ({reached[1]:.0f} s): "
+                f"{base_s / reached[1]:.1f}x sooner"
+                if reached
+                else "cxrvae did not reach it"
+            )
+            + f"; cxrvae ended at {our['loss']:.1f} ({our_curve[-1][0]:.0f} s)"
+        )
     return 0
 
 
