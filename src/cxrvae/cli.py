@@ -230,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the whole study: train, analyse every model, write the report",
         description="Everything 'train' does, then for every model the latent "
         "analysis (reconstructions, K-means, PCA, t-SNE, "
-        "interpolations) and DIR/report.html.",
+        "interpolations), DIR/report.html and DIR/explorer.html.",
     )
     p.add_argument("data", nargs="?", metavar="DATA", help=data_help + default_help)
     _run_options(p)
@@ -243,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
         "analyze",
         help="re-run the latent analysis of a trained run, and its report",
         description="Analyse the trained models in "
-        "DIR again (no training) and rebuild DIR/report.html.",
+        "DIR again (no training) and rebuild DIR/report.html and DIR/explorer.html.",
     )
     p.add_argument("dir", type=Path, metavar="DIR", help="run folder written by train or run")
     _analysis_options(p, keep_saved=True)
@@ -251,8 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "report",
-        help="rebuild the report of a run from its files",
-        description="Rebuild DIR/report.html from the JSON files and figures in DIR.",
+        help="rebuild the report and the explorer of a run from its files",
+        description="Rebuild DIR/report.html and DIR/explorer.html from the files in DIR.",
     )
     p.add_argument("dir", type=Path, metavar="DIR", help="run folder")
     _common(p)
