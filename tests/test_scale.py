@@ -130,3 +130,27 @@ def test_models_train_at_once_in_separate_processes(tmp_path, npz_path, tiny_con
         )
         assert (tmp_path / "par" / f"latent_{k}" / "model.safetensors").is_file()
     assert (tmp_path / "par" / "figures" / "history_comparison.png").is_file()
+
+
+@pytest.mark.parametrize("save", [np.savez, np.savez_compressed])
+def test_medmnist_npz_is_pooled_without_a_second_copy(tmp_path, save):
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    parts = {s: rng.integers(0, 256, (n, 64, 64), dtype=np.uint8)
+             for s, n in (("train", 3000), ("val", 500), ("test", 700))}  # fmt: skip
+    path = tmp_path / "m.npz"
+    save(path, **{f"{s}_images": v for s, v in parts.items()},
+         **{f"{s}_labels": np.zeros((len(v), 1), np.int64) for s, v in parts.items()})  # fmt: skip
+    expected = np.concatenate(list(parts.values()))
+    del parts
+    tracemalloc.start()
+    try:
+        data = load(path, image_size=64)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(data.images, expected)
+    assert list(np.unique(data.source_split)) == ["test", "train", "val"]
+    # the pooled set (17 MB) once plus read buffers of about a MB; concatenating would need twice
+    assert peak < 1.3 * expected.nbytes, peak

@@ -149,7 +149,10 @@ def _open_npz(path: Path) -> dict[str, np.ndarray]:
                 raise DataError(f"{path}: truncated or corrupt npz (the zip archive is cut short)")
             raise DataError(f"{path}: not an npz file (an npz is a zip archive of .npy arrays)")
         with np.load(path, allow_pickle=False) as npz:
-            return {k: npz[k] for k in npz.files}
+            split_images = [f"{s}_images" for s in MEDMNIST_SPLITS if f"{s}_images" in npz.files]
+            arrays = _stream_into_one(path, split_images)  # MedMNIST: no second copy
+            arrays.update({k: npz[k] for k in npz.files if k not in arrays})
+            return arrays
     except DataError:
         raise
     except ValueError as e:
@@ -161,6 +164,64 @@ def _open_npz(path: Path) -> dict[str, np.ndarray]:
         raise DataError(f"{path}: cannot read: {e}") from None
     except (OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
         raise DataError(f"{path}: truncated or corrupt npz ({type(e).__name__}: {e})") from None
+
+
+def _read_npy_header(f):
+    version = np.lib.format.read_magic(f)
+    read = (
+        np.lib.format.read_array_header_1_0
+        if version == (1, 0)
+        else np.lib.format.read_array_header_2_0
+    )
+    return read(f)  # (shape, fortran_order, dtype)
+
+
+def _stream_into_one(path: Path, names: list[str]) -> dict[str, np.ndarray]:
+    """npz members ``names`` read straight into consecutive slices of one new array.
+
+    Returns ``{name: slice}`` (views of that array, in order), or ``{}`` when the members do not
+    share dtype and image shape (they are then read one by one). Pooling MedMNIST's train, val
+    and test images this way holds the set once, not twice, at its peak.
+    """
+    if not names:
+        return {}
+    with zipfile.ZipFile(path) as zf:
+        headers = []
+        for n in names:
+            with zf.open(n + ".npy") as f:
+                headers.append(_read_npy_header(f))
+        shape0, _, dtype = headers[0]
+        if any(
+            fortran or dt != dtype or dt.hasobject or len(sh) < 2 or sh[1:] != shape0[1:]
+            for sh, fortran, dt in headers
+        ):
+            return {}
+        out = np.empty((sum(sh[0] for sh, _, _ in headers), *shape0[1:]), dtype)
+        views, start = {}, 0
+        for n, (sh, _, _) in zip(names, headers):
+            view = out[start : start + sh[0]]
+            buf = memoryview(view).cast("B")
+            with zf.open(n + ".npy") as f:
+                _read_npy_header(f)
+                got = 0
+                while got < len(buf):  # in chunks: zip streams copy through a temporary
+                    k = f.readinto(buf[got : got + (1 << 20)])
+                    if not k:
+                        raise EOFError(f"{n} is cut short")
+                    got += k
+            views[n], start = view, start + sh[0]
+    return views
+
+
+def _joined(parts: list[np.ndarray]) -> np.ndarray | None:
+    """The one array that ``parts`` are consecutive slices of (see _stream_into_one), or None."""
+    base = parts[0].base
+    if base is None or any(p.base is not base for p in parts) or len(base) != sum(map(len, parts)):
+        return None
+    starts = [p.__array_interface__["data"][0] for p in parts]
+    if starts[0] != base.__array_interface__["data"][0] or starts != sorted(starts):
+        return None
+    return base
 
 
 def _is_numeric(a: np.ndarray) -> bool:
@@ -192,11 +253,9 @@ def _pick_arrays(path: Path, arrays: dict[str, np.ndarray], notes: list[str]):
                 )
         if len({p.shape[1:] for p in parts}) != 1:
             raise DataError(f"{path}: the {', '.join(medmnist)} images have different shapes")
-        images = np.empty((sum(map(len, parts)), *parts[0].shape[1:]), np.result_type(*parts))
-        start = 0
-        for p in parts:  # filled part by part: no second copy of the pooled set
-            images[start : start + len(p)] = p
-            start += len(p)
+        images = _joined(parts)
+        if images is None:
+            images = np.concatenate(parts)
         split = np.concatenate([np.full(len(p), s) for s, p in zip(medmnist, parts)])
         per_image = {}
         label_parts = [arrays.get(f"{s}_labels") for s in medmnist]

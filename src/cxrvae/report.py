@@ -482,7 +482,8 @@ nav a { margin-right: 1em; } .q { font-weight: 600; margin-top: 1.2em; }
 <a href="#interpolations">Interpolations</a><a href="#samples">Samples</a>
 <a href="#discussion">Discussion</a>
 <a href="#config">Configuration</a></nav>
-<p>Interactive maps (hover an image, play the interpolations): <a href="explorer.html">explorer.html</a>
+<p>Interactive maps (hover an image, play the interpolations):
+<a href="explorer.html">explorer.html</a>
 in this folder, written by <code>cxrvae analyze</code>.</p>
 
 <h2 id="data">1. Data</h2>
