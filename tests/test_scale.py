@@ -53,14 +53,19 @@ def _cli(*args, torchrun=False, **kw):
     )
 
 
-def test_torchrun_two_cpu_processes_match_one_process(tmp_path, ddp_npz):
+def test_torchrun_two_cpu_processes_match_one_process_and_rank_0_reports(tmp_path, ddp_npz):
     one = _cli("train", ddp_npz, "--out", tmp_path / "one", "--epochs", "3", *OPTS)
     one_out, one_err = one.communicate(timeout=300)
     assert one.returncode == 0, one_err
-    two = _cli("train", ddp_npz, "--out", tmp_path / "two", "--epochs", "3", *OPTS, torchrun=True)
+    # `run` under torchrun: both processes train, rank 0 alone analyses and writes the report
+    analysis = ["--n-samples", "60", "--perplexity", "10"]
+    two = _cli("run", ddp_npz, "--out", tmp_path / "two", "--epochs", "3", *OPTS, *analysis,
+               torchrun=True)  # fmt: skip
     _, err = two.communicate(timeout=300)
     assert two.returncode == 0, err
     out = tmp_path / "two"
+    assert (out / "report.html").is_file() and (out / "explorer.html").is_file()
+    assert err.count("latent 2: analysed") == 1
     # files written once, by rank 0: one summary line, one history row per epoch, no leftovers
     assert err.count("latent 2: test loss") == 1 and err.count("wrote ") == 1
     history = read_history(out / "latent_2" / "history.csv")
