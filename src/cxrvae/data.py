@@ -192,7 +192,12 @@ def _stream_into_one(path: Path, names: list[str]) -> dict[str, np.ndarray]:
                 headers.append(_read_npy_header(f))
         shape0, _, dtype = headers[0]
         if any(
-            fortran or dt != dtype or dt.hasobject or len(sh) < 2 or sh[1:] != shape0[1:]
+            fortran
+            or dt != dtype
+            or dt.hasobject
+            or len(sh) < 2
+            or sh[1:] != shape0[1:]
+            or 0 in sh  # empty: left to the checks that say so
             for sh, fortran, dt in headers
         ):
             return {}
