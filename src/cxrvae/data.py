@@ -667,12 +667,12 @@ def export_npz(data: XrayData, path, chunk: int = 1024) -> Path:
 
     The file is written through a temporary name, so a failure leaves no partial file.
     """
-    from .files import atomic_write
+    from .files import save_npz
 
     images = np.empty(data.images.shape, dtype=np.uint8)
     for start in range(0, len(data), chunk):  # chunk by chunk: no float copy of the set
         idx = np.arange(start, min(len(data), start + chunk))
-        images[idx] = np.clip(np.rint(data.normalized(idx) * 255), 0, 255)
+        images[idx] = as_uint8(data.normalized(idx))
     arrays = {"images": images}
     if data.labels is not None:
         arrays["labels"] = data.labels
@@ -682,11 +682,15 @@ def export_npz(data: XrayData, path, chunk: int = 1024) -> Path:
     if data.source_split is not None:
         arrays["source_split"] = np.asarray(data.source_split, dtype=str)
 
-    def write(tmp):
-        with open(tmp, "wb") as f:  # a file object: np.savez would append ".npz" to a name
-            np.savez_compressed(f, **arrays)
+    return save_npz(path, compressed=True, **arrays)
 
-    return atomic_write(path, write)
+
+def as_uint8(images: np.ndarray, size: int | None = None) -> np.ndarray:
+    """Images in [0, 1] (N, H, W) -> uint8 0-255, shrunk to ``size`` px when larger."""
+    out = np.clip(np.rint(np.asarray(images, dtype=np.float32) * 255), 0, 255).astype(np.uint8)
+    if size is not None and out.shape[-1] > size:
+        out = np.stack([resize_image(im, size) for im in out])
+    return out
 
 
 # --------------------------------------------------------------------------- split

@@ -11,6 +11,8 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 
 def atomic_write(path, write: Callable[[Path], object]) -> Path:
     """Call ``write(tmp_path)``, then rename the temporary file to ``path``.
@@ -30,3 +32,14 @@ def atomic_write(path, write: Callable[[Path], object]) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def save_npz(path, compressed: bool = False, **arrays) -> Path:
+    """``np.savez`` (or ``np.savez_compressed``) through :func:`atomic_write`."""
+    save = np.savez_compressed if compressed else np.savez
+
+    def write(tmp):
+        with open(tmp, "wb") as f:  # a file object: np.savez would append ".npz" to a name
+            save(f, **arrays)
+
+    return atomic_write(path, write)

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import __version__
 from .config import ConfigError, RunConfig
-from .data import XrayData, image_stats, load, split_indices
+from .data import XrayData, as_uint8, image_stats, load, split_indices
 from .figures import (
     plot_brightness_contrast,
     plot_cluster_gallery,
@@ -36,7 +36,7 @@ from .figures import (
     plot_typical_atypical,
     save_figure,
 )
-from .files import atomic_write
+from .files import atomic_write, save_npz
 from .seeding import derive_seed, seed_everything
 
 log = logging.getLogger(__name__)
@@ -170,11 +170,7 @@ def make_split(data: XrayData, cfg: RunConfig, out: Path, resume: bool = False):
         len(data), data.labels, data.groups, derive_seed(cfg.seed, "split"), cfg.data.test_fraction
     )
 
-    def write(tmp):
-        with open(tmp, "wb") as f:  # a file object: np.savez would append ".npz" to a name
-            np.savez(f, train=train, test=test)
-
-    atomic_write(path, write)
+    save_npz(path, train=train, test=test)
     return train, test
 
 
@@ -830,29 +826,17 @@ def _interpolation_step(
 THUMBNAIL = 64  # px: the explorer's images (larger models' images are shrunk to this)
 
 
-def to_uint8(images: np.ndarray, size: int = THUMBNAIL) -> np.ndarray:
-    """Images in [0, 1] (N, H, W) -> uint8 (N, s, s) with s = min(H, size)."""
-    from .sources import resize_image
-
-    out = np.clip(np.rint(np.asarray(images, dtype=np.float32) * 255), 0, 255).astype(np.uint8)
-    if out.shape[-1] > size:
-        out = np.stack([resize_image(im, size) for im in out])
-    return out
-
-
-def _save_npz(path: Path, **arrays) -> None:
-    def write(tmp):
-        with open(tmp, "wb") as f:  # a file object: np.savez would append ".npz" to a name
-            np.savez_compressed(f, **arrays)
-
-    atomic_write(path, write)
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    """Images in [0, 1] -> uint8 thumbnails of at most THUMBNAIL px, as the explorer shows."""
+    return as_uint8(images, THUMBNAIL)
 
 
 def _save_embedding(path, sample_idx, mu, pca_xy, tsne_xy, clusters, recon, paths) -> None:
     """What the explorer shows of one model: coordinates, clusters, images, interpolations."""
     axes = list(paths)
-    _save_npz(
+    save_npz(
         path,
+        compressed=True,
         sample_idx=np.asarray(sample_idx),
         mu=mu.astype(np.float32),
         pca=pca_xy.astype(np.float32),
@@ -989,8 +973,9 @@ def analyze_study(out, analysis_overrides: dict | None = None) -> dict:
     log.info("analysis: %s", note)
 
     sample_features = lt.image_features(data.normalized(sample_idx))  # model-independent
-    _save_npz(
+    save_npz(
         out / "sample.npz",
+        compressed=True,
         sample_idx=np.asarray(sample_idx),
         images=to_uint8(data.normalized(sample_idx)),
         labels=np.full(len(sample_idx), -1) if data.labels is None else data.labels[sample_idx],
