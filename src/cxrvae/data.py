@@ -219,12 +219,9 @@ def _stream_into_one(path: Path, names: list[str]) -> dict[str, np.ndarray]:
 
 
 def _joined(parts: list[np.ndarray]) -> np.ndarray | None:
-    """The one array that ``parts`` are consecutive slices of (see _stream_into_one), or None."""
+    """The one array that ``parts`` are the slices of (see _stream_into_one), or None."""
     base = parts[0].base
     if base is None or any(p.base is not base for p in parts) or len(base) != sum(map(len, parts)):
-        return None
-    starts = [p.__array_interface__["data"][0] for p in parts]
-    if starts[0] != base.__array_interface__["data"][0] or starts != sorted(starts):
         return None
     return base
 

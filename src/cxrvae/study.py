@@ -310,7 +310,7 @@ def _train_parallel(source, cfg: RunConfig, out: Path, todo: list[int], resume, 
                 k,
                 resume,
                 devices[i % len(devices)],
-            )  # fmt: skip
+            )
             for i, k in enumerate(todo)
         }
         return {k: f.result() for k, f in futures.items()}
@@ -464,19 +464,19 @@ def _with_tensorboard(progress, out: Path):
 
 
 def _tensorboard_embedding(out: Path, latent_dim: int, mu, clusters, labels, label_names, thumbs):
-    """The analysed sample for TensorBoard's projector, with X-ray thumbnails."""
+    """The analysed sample for TensorBoard's projector, with X-ray thumbnails (uint8)."""
     import torch
 
-    header = ["cluster"] + (["label"] if labels is not None else [])
-    meta = [
-        [str(c)] + ([label_names[y]] if labels is not None else [])
-        for c, y in zip(clusters, labels if labels is not None else clusters)
-    ]
+    if labels is None:
+        meta, header = [str(c) for c in clusters], None
+    else:
+        meta = [[str(c), label_names[y]] for c, y in zip(clusters, labels)]
+        header = ["cluster", "label"]
     writer = _tensorboard_writer(out / "tensorboard" / f"latent_{latent_dim}")
     writer.add_embedding(
         torch.from_numpy(np.ascontiguousarray(mu, dtype=np.float32)),
-        metadata=meta if labels is not None else [m[0] for m in meta],
-        metadata_header=header if labels is not None else None,
+        metadata=meta,
+        metadata_header=header,
         label_img=torch.from_numpy(thumbs[:, None].astype(np.float32) / 255.0),
         tag=f"latent_{latent_dim}",
     )
@@ -826,11 +826,6 @@ def _interpolation_step(
 THUMBNAIL = 64  # px: the explorer's images (larger models' images are shrunk to this)
 
 
-def to_uint8(images: np.ndarray) -> np.ndarray:
-    """Images in [0, 1] -> uint8 thumbnails of at most THUMBNAIL px, as the explorer shows."""
-    return as_uint8(images, THUMBNAIL)
-
-
 def _save_embedding(path, sample_idx, mu, pca_xy, tsne_xy, clusters, recon, paths) -> None:
     """What the explorer shows of one model: coordinates, clusters, images, interpolations."""
     axes = list(paths)
@@ -842,11 +837,11 @@ def _save_embedding(path, sample_idx, mu, pca_xy, tsne_xy, clusters, recon, path
         pca=pca_xy.astype(np.float32),
         tsne=tsne_xy.astype(np.float32),
         clusters=clusters.astype(np.int64),
-        recon=to_uint8(recon),
+        recon=as_uint8(recon, THUMBNAIL),
         axes=np.asarray(axes),
         axis_labels=np.asarray([paths[a].label for a in axes]),
         t=np.stack([paths[a].t for a in axes]).astype(np.float32),
-        frames=np.stack([to_uint8(paths[a].images) for a in axes]),
+        frames=np.stack([as_uint8(paths[a].images, THUMBNAIL) for a in axes]),
         endpoints=np.asarray([paths[a].endpoints for a in axes]),
     )
 
@@ -894,7 +889,7 @@ def analyze_model(
         pca_xy,
         tsne_xy,
         clusters,
-        lt.reconstruct(model, data, sample_idx),
+        lt.decode(model, mu),  # the sample's reconstructions: its means are already encoded
         paths,
     )
     # Generation: decode codes drawn from the prior N(0, I).
@@ -972,13 +967,16 @@ def analyze_study(out, analysis_overrides: dict | None = None) -> dict:
         )
     log.info("analysis: %s", note)
 
-    sample_features = lt.image_features(data.normalized(sample_idx))  # model-independent
+    sample_images = data.normalized(sample_idx)
+    sample_features = lt.image_features(sample_images)  # model-independent
+    thumbs = as_uint8(sample_images, THUMBNAIL)
+    sample_labels = None if data.labels is None else data.labels[sample_idx]
     save_npz(
         out / "sample.npz",
         compressed=True,
         sample_idx=np.asarray(sample_idx),
-        images=to_uint8(data.normalized(sample_idx)),
-        labels=np.full(len(sample_idx), -1) if data.labels is None else data.labels[sample_idx],
+        images=thumbs,
+        labels=np.full(len(sample_idx), -1) if sample_labels is None else sample_labels,
         label_names=np.asarray(data.label_names or [], dtype=str),
     )
     results: dict[int, ModelAnalysis] = {}
@@ -999,9 +997,9 @@ def analyze_study(out, analysis_overrides: dict | None = None) -> dict:
                 k,
                 results[k].mu,
                 results[k].clusters,
-                None if data.labels is None else data.labels[sample_idx],
+                sample_labels,
                 data.label_names,
-                to_uint8(data.normalized(sample_idx)),
+                thumbs,
             )
         timings[str(k)] = time.perf_counter() - t0
         log.info(
