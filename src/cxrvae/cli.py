@@ -6,6 +6,7 @@ Only this module prints.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import re
 import sys
@@ -111,8 +112,11 @@ def _train_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--parallel-models",
-        action="store_true",
-        help="with more than one GPU, train the latent sizes at once, one process per GPU",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="train the latent sizes at once, one process each. Default: yes on a CPU with two "
+        "or more cores for runs over a few minutes (the cores are shared out), no on GPUs; "
+        "--parallel-models also puts one model on each of two or more GPUs",
     )
     g.add_argument(
         "--tensorboard",
@@ -357,24 +361,6 @@ def _progress_factory():
     return start
 
 
-def _parallel_devices(args) -> list[str] | None:
-    """The GPUs for --parallel-models, or None (with a warning when it cannot apply)."""
-    if not args.parallel_models:
-        return None
-    import torch
-
-    from .train import world
-
-    n = torch.cuda.device_count() if args.device in ("auto", "cuda") else 0
-    if world()[1] > 1:
-        log.warning("--parallel-models is ignored under torchrun (the processes share each model)")
-    elif n < 2:
-        log.warning("--parallel-models needs two or more GPUs (found %d); training in turn", n)
-    else:
-        return [f"cuda:{i}" for i in range(n)]
-    return None
-
-
 def _resolve_data(args) -> None:
     """Fill in the default data set when DATA is omitted, and say so."""
     if args.data is not None:
@@ -410,18 +396,22 @@ def _out(args) -> Path:
 
 
 def _train(args) -> dict:
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
     from .study import train_study
 
-    metrics = train_study(
-        args.data,
-        config_from_args(args),
-        _out(args),
-        resume=args.resume,
-        overwrite=args.overwrite,
-        progress=_progress_factory(),
-        tensorboard=args.tensorboard,
-        devices=_parallel_devices(args),
-    )
+    # On a terminal, log lines are written above the progress bars instead of through them.
+    with logging_redirect_tqdm() if sys.stderr.isatty() else contextlib.nullcontext():
+        metrics = train_study(
+            args.data,
+            config_from_args(args),
+            _out(args),
+            resume=args.resume,
+            overwrite=args.overwrite,
+            progress=_progress_factory(),
+            tensorboard=args.tensorboard,
+            parallel=args.parallel_models,
+        )
     for k, m in metrics["models"].items():
         if "failed" in m:
             log.error("latent %s: FAILED after %d good epochs: %s", k, m["epochs"], m["failed"])
@@ -599,6 +589,7 @@ def _dispatch(args) -> int:
     """Run the command; turn the errors users can fix into one line and an exit status."""
     from .study import RunFolderError
     from .train import TrainingError, is_main
+    from .workers import WorkerDied
 
     try:
         return COMMANDS[args.command](args)
@@ -609,7 +600,7 @@ def _dispatch(args) -> int:
             raise
         print(f"cxrvae: error: {e}", file=sys.stderr)
         return EXIT_USAGE
-    except TrainingError as e:
+    except (TrainingError, WorkerDied) as e:
         if args.debug:
             raise
         print(f"cxrvae: error: {e}", file=sys.stderr)
@@ -634,14 +625,15 @@ def _where_stopped(args) -> str:
     import torch
 
     out = _out(args)
-    for ckpt in sorted(out.glob("latent_*/checkpoint.pt")):
+    stopped = []  # models trained at once (--parallel-models) all stop
+    for ckpt in sorted(out.glob("latent_*/checkpoint.pt"), key=lambda p: (len(p.parent.name), p)):
         if not (ckpt.parent / "model.safetensors").exists():
             try:
                 done = len(torch.load(ckpt, weights_only=True)["history"])
             except Exception:  # a checkpoint from before the interruption may be unreadable
                 continue
-            return (
-                f"{ckpt.parent.name} stopped after epoch {done}, which is saved. Continue "
-                "with the same command plus --resume."
-            )
+            stopped.append(f"{ckpt.parent.name} stopped after epoch {done}")
+    if stopped:
+        saved = "which is saved" if len(stopped) == 1 else "each saved"
+        return f"{', '.join(stopped)}, {saved}. Continue with the same command plus --resume."
     return f"Continue with the same command plus --resume (run folder: {out})."

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
+from . import __version__, workers
 from .config import ConfigError, RunConfig
 from .data import XrayData, as_uint8, image_stats, load, split_indices
 from .figures import (
@@ -273,47 +273,122 @@ def _train_one(
 
 
 def _train_in_process(source, cfg_dict: dict, out: str, k: int, resume: bool, device: str):
-    """One model in a process of its own (``--parallel-models``): load, train, write files."""
+    """One model in a worker process (``--parallel-models``): load, train, write its files.
+
+    Progress goes to the parent through :func:`workers.send` as ("start", k, done, total) and
+    ("row", k, row) messages. Returns the history, or the message of a TrainingError.
+    """
     import torch
 
     from .train import TrainingError
 
-    logging.basicConfig(level=logging.INFO, format=f"[latent {k} on {device}] %(message)s")
     cfg = RunConfig.from_dict(cfg_dict)
     data = load_data(source, cfg)
     with np.load(Path(out) / "split.npz") as f:
         train_idx, test_idx = f["train"], f["test"]
     folder = Path(out) / f"latent_{k}"
+
+    def progress(latent_dim, done, total):
+        workers.send("start", latent_dim, done, total)
+        return lambda row: workers.send("row", latent_dim, row)
+
     try:
         return _train_one(
-            data, train_idx, test_idx, cfg, folder, k, resume, None, torch.device(device)
+            data, train_idx, test_idx, cfg, folder, k, resume, progress, torch.device(device)
         )
     except TrainingError as e:
         return str(e)
 
 
-def _train_parallel(source, cfg: RunConfig, out: Path, todo: list[int], resume, devices) -> dict:
-    """Train the models in ``todo`` at once, one process per model on ``devices`` in turn."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+def _train_parallel(source, cfg: RunConfig, out: Path, todo, resume, plan, progress) -> dict:
+    """Train the models in ``todo`` at once, one worker process each (see :func:`plan_parallel`)."""
+    devices, threads = plan
+    processes = min(len(devices), len(todo))
+    log.info(
+        "training latent %s at once: %d processes on %s, %d torch thread%s each",
+        ", ".join(map(str, todo)),
+        processes,
+        ", ".join(sorted(set(devices))),
+        threads,
+        "" if threads == 1 else "s",
+    )
+    reporters = {}
 
-    log.info("training latent %s at once on %s", ", ".join(map(str, todo)), ", ".join(devices))
-    with ProcessPoolExecutor(
-        max_workers=min(len(devices), len(todo)), mp_context=multiprocessing.get_context("spawn")
-    ) as pool:
-        futures = {
-            k: pool.submit(
-                _train_in_process,
-                source,
-                cfg.to_dict(),
-                str(out),
-                k,
-                resume,
-                devices[i % len(devices)],
-            )
-            for i, k in enumerate(todo)
-        }
-        return {k: f.result() for k, f in futures.items()}
+    def on_message(index, message):
+        kind, k, *rest = message
+        if kind == "start" and progress is not None:
+            reporters[k] = progress(k, *rest)
+        elif kind == "row" and k in reporters:
+            reporters[k](rest[0])
+
+    tasks = [
+        (_train_in_process, (source, cfg.to_dict(), str(out), k, resume, devices[i % len(devices)]))
+        for i, k in enumerate(todo)
+    ]
+    names = [f"latent {k}" for k in todo]
+    return dict(zip(todo, workers.run(tasks, processes, threads, on_message, names)))
+
+
+# Below this much training (train images x epochs, in 64 px equivalents) the models train in
+# turn: a worker process takes a few seconds to start and to load the data again.
+PARALLEL_MIN_WORK = 100_000
+
+
+def plan_parallel(
+    cfg: RunConfig,
+    n_models: int,
+    data: XrayData,
+    n_train: int,
+    parallel: bool | None = None,
+    cpus: int | None = None,
+) -> tuple[list[str], int] | None:
+    """Devices and torch threads per process for training ``n_models`` at once, or None.
+
+    ``parallel=None`` (the default) trains at once on a CPU with two or more cores when the
+    run is long enough (``PARALLEL_MIN_WORK``) and every process's copy of the data fits in half
+    the available memory: one process per model, at most one more than there are cores, the
+    cores shared out as threads. With small models a torch thread does more work alone than
+    alongside another one, so this beats one process using every core (benchmarks/README.md).
+    ``parallel=True`` also trains one model per GPU on two or more GPUs; ``False`` never.
+    """
+    import torch
+
+    from .train import resolve_device, world
+
+    if parallel is False or n_models < 2:
+        return None
+    if world()[1] > 1:
+        if parallel:
+            log.warning("--parallel-models is ignored under torchrun (the processes share models)")
+        return None
+    cpus = cpus or workers.cpu_count()
+    device = resolve_device(cfg.train.device)
+    if device.type == "cuda":
+        n_gpus = torch.cuda.device_count()
+        if parallel and n_gpus >= 2:
+            return [f"cuda:{i}" for i in range(n_gpus)], max(1, cpus // min(n_gpus, n_models))
+        if parallel:
+            log.warning("--parallel-models needs two or more GPUs (found %d); in turn", n_gpus)
+        return None
+    if device.type != "cpu" or cpus < 2:
+        if parallel:
+            log.warning("--parallel-models needs two or more CPU cores or GPUs; training in turn")
+        return None
+    work = n_train * cfg.train.epochs * (data.image_size / 64) ** 2
+    if parallel is None and work < PARALLEL_MIN_WORK:
+        return None
+    processes = min(n_models, cpus + 1)
+    copy = 0 if isinstance(data.images, np.memmap) else data.images.nbytes  # a map is shared
+    need, free = processes * (copy + 2**28), workers.available_memory()  # + ~256 MB of torch
+    if free is not None and need > free / 2:
+        log.info(
+            "training in turn: %d processes would need about %.1f GiB, %.1f GiB is available",
+            processes,
+            need / 2**30,
+            free / 2**30,
+        )
+        return None
+    return ["cpu"] * processes, max(1, cpus // processes)
 
 
 def train_models(
@@ -324,6 +399,7 @@ def train_models(
     out: Path,
     resume: bool = False,
     progress=None,
+    parallel: bool | None = None,
     devices: list[str] | None = None,
     source=None,
 ) -> dict:
@@ -336,9 +412,13 @@ def train_models(
     ----------
     progress : callable(latent_dim, done_epochs, total_epochs) -> callable(row), optional
         Factory for a per-epoch reporter, called once per model that trains.
+    parallel : bool, optional
+        Train the models at once in worker processes: None decides by :func:`plan_parallel`
+        (on a CPU with two or more cores, for runs long enough), True also on several GPUs,
+        False never. Each process loads the data again from ``source``.
     devices : list of str, optional
-        Two or more devices: the models train at once, one process each, the devices taken in
-        turn; each process loads the data again from ``source``.
+        Two or more devices to train at once on, one process per model, the devices taken in
+        turn (instead of the plan).
 
     Returns
     -------
@@ -360,8 +440,15 @@ def train_models(
             log.info("latent %d: already trained, skipped (--resume)", k)
             done[k] = read_history(folder / "history.csv")
     todo = [k for k in cfg.model.latent_dims if k not in done]
-    if devices and len(devices) > 1 and len(todo) > 1:
-        done.update(_train_parallel(source, cfg, out, todo, resume, devices))
+    # Planned for every model of the run, not only those left: a resumed model then trains
+    # with the threads it started with, which keeps --resume bit-identical on CPUs.
+    n_models = len(cfg.model.latent_dims)
+    if devices and len(devices) > 1:
+        plan = devices, max(1, workers.cpu_count() // min(len(devices), n_models))
+    else:
+        plan = plan_parallel(cfg, n_models, data, len(train_idx), parallel)
+    if plan and source is not None and todo:
+        done.update(_train_parallel(source, cfg, out, todo, resume, plan, progress))
     for k in cfg.model.latent_dims:
         folder = out / f"latent_{k}"
         history = done.get(k)
@@ -518,13 +605,14 @@ def train_study(
     overwrite: bool = False,
     progress=None,
     tensorboard: bool = False,
+    parallel: bool | None = None,
     devices: list[str] | None = None,
 ) -> dict:
     """Data, split, exploration figures and every model: the ``cxrvae train`` command.
 
     With ``tensorboard``, per-epoch scalars go to ``out/tensorboard/latent_<k>`` (and the
-    analysis adds the encoded sample to TensorBoard's projector). With ``devices`` (two or
-    more, e.g. ``["cuda:0", "cuda:1"]``) the models train at once, one process per model.
+    analysis adds the encoded sample to TensorBoard's projector). ``parallel`` and ``devices``
+    choose whether the models train at once in worker processes (see :func:`train_models`).
 
     Under torchrun every process trains its share of each batch (DistributedDataParallel) and
     only rank 0 writes files.
@@ -581,6 +669,7 @@ def train_study(
         out,
         resume=resume,
         progress=progress if main else None,
+        parallel=parallel,
         devices=devices,
         source=data_path,
     )
@@ -1111,6 +1200,7 @@ def run_study(
     overwrite: bool = False,
     progress=None,
     tensorboard: bool = False,
+    parallel: bool | None = None,
 ) -> Run:
     """The whole study from Python, with the CLI's defaults: ``cxrvae run`` as a function.
 
@@ -1122,6 +1212,8 @@ def run_study(
         Run folder.
     config : RunConfig, optional
         Defaults to ``RunConfig()``, the settings the command line uses.
+    parallel : bool, optional
+        Train the models at once in worker processes (see :func:`train_models`).
     """
     cfg = config or RunConfig()
     metrics = train_study(
@@ -1132,6 +1224,7 @@ def run_study(
         overwrite=overwrite,
         progress=progress,
         tensorboard=tensorboard,
+        parallel=parallel,
     )
     if any("failed" not in m for m in metrics["models"].values()):
         analyze_study(out)
