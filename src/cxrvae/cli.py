@@ -115,8 +115,9 @@ def _train_options(p: argparse.ArgumentParser) -> None:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="train the latent sizes at once, one process each. Default: yes on a CPU with two "
-        "or more cores for runs over a few minutes (the cores are shared out), no on GPUs; "
-        "--parallel-models also puts one model on each of two or more GPUs",
+        "or more cores when training would take about a minute or more (the cores are shared "
+        "out as threads), no on GPUs; --parallel-models also puts one model on each of two or "
+        "more GPUs",
     )
     g.add_argument(
         "--tensorboard",
