@@ -197,3 +197,19 @@ def test_discussion_quotes_the_error_above_the_floor():
     assert "the largest model removes 60% of the smallest one's" in text
     text = _text(_with_quality(_metrics(), (100.0, 110.0)))
     assert "the largest model's error is 10% higher" in text and "removes" not in text
+
+
+@pytest.mark.parametrize("wall, at_once", [(2.5, True), (60.0, False)])
+def test_report_gives_the_training_wall_time_and_says_when_times_overlap(tmp_path, wall, at_once):
+    metrics = _metrics()
+    metrics["data"] = {"source": "x.npz", "n_images": 10, "n_train": 8, "n_test": 2,
+                       "image_size": 32, "native_shape": [32, 32], "source_dtype": "uint8",
+                       "normalize": "global", "notes": [], "label_names": None}  # fmt: skip
+    for m in metrics["models"].values():
+        m.update(train_loss=1.0, epochs=1, train_seconds=2.0)  # two models: 4 s in all
+    metrics["timings"] = {"train": wall}
+    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+    (tmp_path / "config.json").write_text(json.dumps({"seed": 0, "config": {"seed": 0}}))
+    html = build_report(tmp_path).read_text()
+    assert f"Training took {wall:.0f} s of wall time" in html
+    assert ("models trained at once" in html) == at_once

@@ -500,6 +500,9 @@ model in eval mode, which is why the test curves can lie below the training curv
 <table><tr>{% for h in table_head %}<th>{{ h }}</th>{% endfor %}</tr>
 {% for row in table_rows %}<tr>{% for c in row %}<td>{{ c }}</td>{% endfor %}</tr>{% endfor %}
 </table>
+{% if train_wall %}<p>Training took {{ train_wall }} s of wall time in all{% if at_once %}; the
+models trained at once, one process each, so their times in "train s" overlap{% endif %}.</p>
+{% endif %}
 {% if comparison %}<figure><img src="{{ comparison }}" alt="history comparison">
 <figcaption>Test loss, BCE and KL per epoch for every model.</figcaption></figure>{% endif %}
 {% for m in models %}{% for f in m.history %}<figure><img src="{{ f.src }}" alt="history">
@@ -680,8 +683,13 @@ def build_report(out) -> Path:
                     )
                 ]
             )
+    # Each model's seconds add up to more than the wall time only when they trained at once.
+    train_wall = metrics.get("timings", {}).get("train")
+    trained = [m["train_seconds"] for m in metrics["models"].values() if "train_seconds" in m]
     env = Environment(autoescape=True)
     html = env.from_string(TEMPLATE).render(
+        train_wall=None if train_wall is None else _fmt(train_wall, 0),
+        at_once=train_wall is not None and sum(trained) > train_wall,
         source=data["source"],
         seed=saved["seed"],
         device=saved.get("device", "?"),
