@@ -165,6 +165,8 @@ def test_parallel_plan_shares_the_cores_and_keeps_small_runs_in_turn(npz_path):
     small = PARALLEL_MIN_WORK // cfg.train.epochs - 1  # too short to pay for the processes
     assert plan_parallel(cfg, 3, data, small, cpus=2) is None
     assert plan_parallel(cfg, 3, data, small, parallel=True, cpus=2) == (["cpu"] * 3, 1)
+    capped = cfg.replace(train={"max_steps": 5})  # 5 steps of 64 images per epoch: short
+    assert plan_parallel(capped, 3, data, 4672, cpus=2) is None
     from cxrvae.workers import available_memory
 
     if available_memory() is None:

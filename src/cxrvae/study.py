@@ -374,7 +374,9 @@ def plan_parallel(
         if parallel:
             log.warning("--parallel-models needs two or more CPU cores or GPUs; training in turn")
         return None
-    work = n_train * cfg.train.epochs * (data.image_size / 64) ** 2
+    tc = cfg.train
+    per_epoch = n_train if tc.max_steps is None else min(n_train, tc.max_steps * tc.batch_size)
+    work = per_epoch * tc.epochs * (data.image_size / 64) ** 2
     if parallel is None and work < PARALLEL_MIN_WORK:
         return None
     processes = min(n_models, cpus + 1)
