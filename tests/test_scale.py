@@ -146,6 +146,19 @@ def test_models_train_at_once_in_separate_processes(tmp_path, npz_path, tiny_con
         assert [e for kind, kk, e, *_ in seen if kind == "row" and kk == k] == [1, 2]
         assert ("row", k, 2, m["test_loss"]) in seen
     assert (tmp_path / "par" / "figures" / "history_comparison.png").is_file()
+    assert not (tmp_path / "par" / ".images.npy").exists()  # the shared copy is removed
+
+
+def test_workers_map_one_copy_of_the_images(tmp_path, xrays):
+    from cxrvae.study import _images_file
+
+    np.save(tmp_path / "x.npy", xrays[0])
+    mapped = load(tmp_path / "x.npy", image_size=32)
+    assert _images_file(mapped, tmp_path) == (tmp_path / "x.npy", False)  # the input itself
+    resized = load(tmp_path / "x.npy", image_size=16)  # no longer the file's pixels
+    path, temporary = _images_file(resized, tmp_path)
+    assert temporary and path == tmp_path / ".images.npy"
+    np.testing.assert_array_equal(np.load(path, mmap_mode="r"), resized.images)
 
 
 def test_parallel_plan_shares_the_cores_and_keeps_small_runs_in_turn(npz_path):

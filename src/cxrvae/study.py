@@ -6,6 +6,7 @@ earlier steps wrote, so ``analyze`` and ``report`` can run again on a finished r
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import platform
@@ -42,6 +43,7 @@ from .seeding import derive_seed, seed_everything
 log = logging.getLogger(__name__)
 
 RUN_MARKERS = ("config.json", "metrics.json", "split.npz")
+IMAGES_FILE = ".images.npy"  # the images shared by models training at once, while they train
 
 
 class RunFolderError(ValueError):
@@ -123,7 +125,8 @@ def prepare_run_dir(out, resume: bool = False, overwrite: bool = False) -> Path:
     if overwrite and not resume:
         # Replace the previous run's own files (only those: --out may hold other things), so
         # none of its models can later pass for this run's.
-        for p in [*RUN_MARKERS, "report.html", "figures", *(q.name for q in out.glob("latent_*"))]:
+        own = [*RUN_MARKERS, IMAGES_FILE, "report.html", "figures"]
+        for p in [*own, *(q.name for q in out.glob("latent_*"))]:
             target = out / p
             if target.is_dir():
                 shutil.rmtree(target)
@@ -272,18 +275,20 @@ def _train_one(
     return history
 
 
-def _train_in_process(source, cfg_dict: dict, out: str, k: int, resume: bool, device: str):
-    """One model in a worker process (``--parallel-models``): load, train, write its files.
+def _train_in_process(images, data: XrayData, cfg_dict: dict, out: str, k: int, resume, device):
+    """One model in a worker process (``--parallel-models``): train it and write its files.
 
-    Progress goes to the parent through :func:`workers.send` as ("start", k, done, total) and
-    ("row", k, row) messages. Returns the history, or the message of a TrainingError.
+    ``images`` is an ``.npy`` file holding ``data``'s pixels (``data`` comes without them), mapped
+    into memory, so every worker shares one copy. Progress goes to the parent through
+    :func:`workers.send` as ("start", k, done, total) and ("row", k, row) messages. Returns the
+    history, or the message of a TrainingError.
     """
     import torch
 
     from .train import TrainingError
 
     cfg = RunConfig.from_dict(cfg_dict)
-    data = load_data(source, cfg)
+    data = dataclasses.replace(data, images=np.load(images, mmap_mode="c"))
     with np.load(Path(out) / "split.npz") as f:
         train_idx, test_idx = f["train"], f["test"]
     folder = Path(out) / f"latent_{k}"
@@ -300,7 +305,27 @@ def _train_in_process(source, cfg_dict: dict, out: str, k: int, resume: bool, de
         return str(e)
 
 
-def _train_parallel(source, cfg: RunConfig, out: Path, todo, resume, plan, progress) -> dict:
+def _images_file(data: XrayData, out: Path) -> tuple[Path, bool]:
+    """An ``.npy`` file holding ``data.images``, and whether it is a temporary copy.
+
+    A set loaded from an ``.npy`` file is already memory-mapped from it; other sets are written
+    once to ``out/IMAGES_FILE`` for the workers to map.
+    """
+    name = getattr(data.images, "filename", None)
+    if name and Path(name).suffix == ".npy":
+        on_disk = np.load(name, mmap_mode="r")
+        if on_disk.shape == data.images.shape and on_disk.dtype == data.images.dtype:
+            return Path(name), False
+    path = out / IMAGES_FILE
+
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            np.save(f, data.images)
+
+    return atomic_write(path, write), True
+
+
+def _train_parallel(data, cfg: RunConfig, out: Path, todo, resume, plan, progress) -> dict:
     """Train the models in ``todo`` at once, one worker process each (see :func:`plan_parallel`)."""
     devices, threads = plan
     processes = min(len(devices), len(todo))
@@ -321,12 +346,21 @@ def _train_parallel(source, cfg: RunConfig, out: Path, todo, resume, plan, progr
         elif kind == "row" and k in reporters:
             reporters[k](rest[0])
 
+    images, temporary = _images_file(data, out)
+    meta = dataclasses.replace(data, images=data.images[:0].copy())  # sent without the pixels
     tasks = [
-        (_train_in_process, (source, cfg.to_dict(), str(out), k, resume, devices[i % len(devices)]))
+        (
+            _train_in_process,
+            (images, meta, cfg.to_dict(), str(out), k, resume, devices[i % len(devices)]),
+        )
         for i, k in enumerate(todo)
     ]
-    names = [f"latent {k}" for k in todo]
-    return dict(zip(todo, workers.run(tasks, processes, threads, on_message, names)))
+    try:
+        results = workers.run(tasks, processes, threads, on_message, [f"latent {k}" for k in todo])
+    finally:
+        if temporary:
+            images.unlink(missing_ok=True)
+    return dict(zip(todo, results))
 
 
 # Below this much training (train images x epochs, in 64 px equivalents) the models train in
@@ -345,8 +379,8 @@ def plan_parallel(
     """Devices and torch threads per process for training ``n_models`` at once, or None.
 
     ``parallel=None`` (the default) trains at once on a CPU with two or more cores when the
-    run is long enough (``PARALLEL_MIN_WORK``) and every process's copy of the data fits in half
-    the available memory: one process per model, at most one more than there are cores, the
+    run is long enough (``PARALLEL_MIN_WORK``) and the processes fit in half the available
+    memory: one process per model, at most one more than there are cores, the
     cores shared out as threads. With small models a torch thread does more work alone than
     alongside another one, so this beats one process using every core (benchmarks/README.md).
     ``parallel=True`` also trains one model per GPU on two or more GPUs; ``False`` never.
@@ -380,8 +414,8 @@ def plan_parallel(
     if parallel is None and work < PARALLEL_MIN_WORK:
         return None
     processes = min(n_models, cpus + 1)
-    copy = 0 if isinstance(data.images, np.memmap) else data.images.nbytes  # a map is shared
-    need, free = processes * (copy + 2**28), workers.available_memory()  # + ~256 MB of torch
+    # The workers share one memory-mapped copy of the images; each adds torch and its batches.
+    need, free = data.images.nbytes + processes * 2**29, workers.available_memory()
     if free is not None and need > free / 2:
         log.info(
             "training in turn: %d processes would need about %.1f GiB, %.1f GiB is available",
@@ -403,7 +437,6 @@ def train_models(
     progress=None,
     parallel: bool | None = None,
     devices: list[str] | None = None,
-    source=None,
 ) -> dict:
     """Train one model per latent size; write weights, history and figures for each.
 
@@ -417,7 +450,7 @@ def train_models(
     parallel : bool, optional
         Train the models at once in worker processes: None decides by :func:`plan_parallel`
         (on a CPU with two or more cores, for runs long enough), True also on several GPUs,
-        False never. Each process loads the data again from ``source``.
+        False never. The processes share one memory-mapped copy of the images.
     devices : list of str, optional
         Two or more devices to train at once on, one process per model, the devices taken in
         turn (instead of the plan).
@@ -449,8 +482,8 @@ def train_models(
         plan = devices, max(1, workers.cpu_count() // min(len(devices), n_models))
     else:
         plan = plan_parallel(cfg, n_models, data, len(train_idx), parallel)
-    if plan and source is not None and todo:
-        done.update(_train_parallel(source, cfg, out, todo, resume, plan, progress))
+    if plan and todo:
+        done.update(_train_parallel(data, cfg, out, todo, resume, plan, progress))
     for k in cfg.model.latent_dims:
         folder = out / f"latent_{k}"
         history = done.get(k)
@@ -673,7 +706,6 @@ def train_study(
         progress=progress if main else None,
         parallel=parallel,
         devices=devices,
-        source=data_path,
     )
     timings["train"] = time.perf_counter() - t0
     metrics = {"data": {**summary, "exploration": explore}, "models": models, "timings": timings}
