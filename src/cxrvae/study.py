@@ -275,7 +275,7 @@ def _train_one(
     return history
 
 
-def _train_in_process(images, data: XrayData, cfg_dict: dict, out: str, k: int, resume, device):
+def _train_in_process(images, data: XrayData, train_idx, test_idx, cfg, folder, k, resume, device):
     """One model in a worker process (``--parallel-models``): train it and write its files.
 
     ``images`` is an ``.npy`` file holding ``data``'s pixels (``data`` comes without them), mapped
@@ -287,11 +287,7 @@ def _train_in_process(images, data: XrayData, cfg_dict: dict, out: str, k: int, 
 
     from .train import TrainingError
 
-    cfg = RunConfig.from_dict(cfg_dict)
     data = dataclasses.replace(data, images=np.load(images, mmap_mode="c"))
-    with np.load(Path(out) / "split.npz") as f:
-        train_idx, test_idx = f["train"], f["test"]
-    folder = Path(out) / f"latent_{k}"
 
     def progress(latent_dim, done, total):
         workers.send("start", latent_dim, done, total)
@@ -325,7 +321,9 @@ def _images_file(data: XrayData, out: Path) -> tuple[Path, bool]:
     return atomic_write(path, write), True
 
 
-def _train_parallel(data, cfg: RunConfig, out: Path, todo, resume, plan, progress) -> dict:
+def _train_parallel(
+    data, train_idx, test_idx, cfg: RunConfig, out: Path, todo, resume, plan, progress
+) -> dict:
     """Train the models in ``todo`` at once, one worker process each (see :func:`plan_parallel`)."""
     devices, threads = plan
     processes = min(len(devices), len(todo))
@@ -351,7 +349,17 @@ def _train_parallel(data, cfg: RunConfig, out: Path, todo, resume, plan, progres
     tasks = [
         (
             _train_in_process,
-            (images, meta, cfg.to_dict(), str(out), k, resume, devices[i % len(devices)]),
+            (
+                images,
+                meta,
+                train_idx,
+                test_idx,
+                cfg,
+                out / f"latent_{k}",
+                k,
+                resume,
+                devices[i % len(devices)],
+            ),
         )
         for i, k in enumerate(todo)
     ]
@@ -483,7 +491,9 @@ def train_models(
     else:
         plan = plan_parallel(cfg, n_models, data, len(train_idx), parallel)
     if plan and todo:
-        done.update(_train_parallel(data, cfg, out, todo, resume, plan, progress))
+        done.update(
+            _train_parallel(data, train_idx, test_idx, cfg, out, todo, resume, plan, progress)
+        )
     for k in cfg.model.latent_dims:
         folder = out / f"latent_{k}"
         history = done.get(k)
