@@ -1,0 +1,161 @@
+"""Check that two versions of cxrvae give the same outputs for the same command.
+
+Runs one ``cxrvae`` command with the code of a git revision (``--base``, checked out in a
+temporary worktree) and with the code of this checkout, each into its own run folder, then
+compares what they wrote:
+
+- ``latent_<k>/history.csv``: every column but ``seconds``, byte for byte;
+- ``metrics.json``: the JSON text with the timings left out (``timings`` and each model's
+  ``train_seconds``), byte for byte, key order included;
+- ``latent_<k>/model.safetensors``: byte for byte;
+
+and, for information, every other file the two runs have in common (figures, npz arrays, the
+report without its build time). Exit status 0 when the three above are identical, 1 otherwise.
+
+    python scripts/same_outputs.py --base c23ff7a -- \\
+        run ../shared/data/pediatric_cxr_64.npz --epochs 3 --max-steps 30 --n-samples 300
+
+A cached base run can be reused with ``--base-run DIR`` (a folder the base wrote before).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMING_KEYS = ("timings", "train_seconds")
+
+
+def run_cxrvae(src: Path, args: list[str], out: Path) -> float:
+    """Run ``python -m cxrvae ARGS --out OUT`` with the package in ``src``; seconds taken."""
+    env_code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); from cxrvae.cli import main; "
+        "sys.exit(main(sys.argv[2:]))"
+    )
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-c", env_code, str(src), *args, "--out", str(out), "-q"], check=True
+    )
+    return time.perf_counter() - start
+
+
+def _drop_timings(obj):
+    if isinstance(obj, dict):
+        return {k: _drop_timings(v) for k, v in obj.items() if k not in TIMING_KEYS}
+    if isinstance(obj, list):
+        return [_drop_timings(v) for v in obj]
+    return obj
+
+
+def metrics_text(path: Path) -> str:
+    return json.dumps(_drop_timings(json.loads(path.read_text())), indent=2)
+
+
+def history_text(path: Path) -> str:
+    lines = path.read_text().splitlines()
+    col = lines[0].split(",").index("seconds")
+    return "\n".join(",".join(c for i, c in enumerate(r.split(",")) if i != col) for r in lines)
+
+
+def same_npz(a: Path, b: Path) -> bool:
+    with np.load(a) as fa, np.load(b) as fb:
+        return fa.files == fb.files and all(np.array_equal(fa[k], fb[k]) for k in fa.files)
+
+
+def report_text(path: Path) -> str:
+    """The report without what depends on the clock (build time, seconds of training)."""
+    text = re.sub(r"built \d{4}-\d\d-\d\d \d\d:\d\d UTC", "built -", path.read_text())
+    return re.sub(r"Training took [\d,]+ s", "Training took - s", text)
+
+
+def compare(base: Path, head: Path) -> tuple[list[tuple[str, bool]], list[tuple[str, bool]]]:
+    """(required comparisons, informational ones) as (relative path, identical)."""
+    required, extra = [], []
+    names = sorted(
+        str(p.relative_to(base))
+        for p in base.rglob("*")
+        if p.is_file() and (head / p.relative_to(base)).is_file()
+    )
+    only = sorted(
+        {str(p.relative_to(r)) for r in (base, head) for p in r.rglob("*") if p.is_file()}
+        - set(names)
+    )
+    for rel in names:
+        a, b = base / rel, head / rel
+        if rel.endswith("history.csv"):
+            required.append((rel, history_text(a) == history_text(b)))
+        elif rel == "metrics.json":
+            required.append((rel, metrics_text(a) == metrics_text(b)))
+        elif rel.endswith("model.safetensors"):
+            required.append((rel, a.read_bytes() == b.read_bytes()))
+        elif rel.endswith(".npz"):
+            extra.append((rel, same_npz(a, b)))
+        elif rel.endswith("report.html"):
+            extra.append((rel, report_text(a) == report_text(b)))
+        elif rel.endswith("checkpoint.pt"):  # holds the history's seconds too
+            extra.append((rel + " (holds seconds)", a.read_bytes() == b.read_bytes()))
+        else:  # config.json also holds the commit and versions
+            extra.append((rel, a.read_bytes() == b.read_bytes()))
+    for rel in only:
+        extra.append((f"{rel} (only in {'base' if (base / rel).exists() else 'head'})", False))
+    return required, extra
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--base", default="HEAD", help="git revision to compare with (default: HEAD)")
+    p.add_argument("--base-run", type=Path, help="reuse this run folder of the base revision")
+    p.add_argument("--keep", type=Path, help="keep both run folders under this folder")
+    p.add_argument("command", nargs=argparse.REMAINDER, help="-- then the cxrvae command")
+    a = p.parse_args(argv)
+    command = a.command[1:] if a.command[:1] == ["--"] else a.command
+    if not command:
+        p.error("give the cxrvae command after --")
+    with tempfile.TemporaryDirectory() as tmp:
+        work = a.keep or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        base_run = a.base_run
+        if base_run is None:
+            tree = Path(tmp) / "base-tree"
+            subprocess.run(
+                ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), a.base],
+                check=True,
+                capture_output=True,
+            )
+            try:
+                base_run = work / "base" / "run"  # the same folder name: pages show it
+                took = run_cxrvae(tree / "src", command, base_run)
+                print(f"base ({a.base}): {took:.1f} s")
+            finally:
+                subprocess.run(
+                    ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
+                    check=True,
+                )
+        head_run = work / "head" / "run"
+        took = run_cxrvae(ROOT / "src", command, head_run)
+        print(f"head (this checkout): {took:.1f} s")
+        required, extra = compare(base_run, head_run)
+    for rel, same in required:
+        print(f"{'identical' if same else 'DIFFERENT':>10}  {rel}")
+    print("informational:")
+    for rel, same in extra:
+        print(f"{'identical' if same else 'different':>10}  {rel}")
+    ok = bool(required) and all(s for _, s in required)
+    print(
+        "same outputs" if ok else "outputs differ",
+        f"({sum(s for _, s in required)} of {len(required)} required files identical)",
+    )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
