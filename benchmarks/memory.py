@@ -50,7 +50,7 @@ BASELINE = textwrap.dedent(
 
 def make_set(path: Path, n: int, size: int) -> None:
     """Synthetic chest-like uint8 images written straight into a .npy memmap, in chunks."""
-    from cxrvae.data import synthetic_xrays
+    from cxrvae.synthetic import synthetic_xrays
 
     if path.exists() and np.load(path, mmap_mode="r").shape == (n, size, size):
         return

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import settings
 
 from cxrvae.config import RunConfig
-from cxrvae.data import synthetic_xrays
+from cxrvae.synthetic import synthetic_xrays
 
 # The default suite fuzzes with a fixed, repeatable set of examples; HYPOTHESIS_PROFILE=fuzz
 # searches far more widely (run it when the loader changes).

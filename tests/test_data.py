@@ -1,14 +1,10 @@
 import numpy as np
 import pytest
 
-from cxrvae.data import (
-    DataError,
-    image_stats,
-    load_npz,
-    patient_groups,
-    split_indices,
-    synthetic_xrays,
-)
+from cxrvae.data import load_npz, patient_groups, split_indices
+from cxrvae.errors import DataError
+from cxrvae.explore import image_stats
+from cxrvae.synthetic import synthetic_xrays
 
 
 def _reference(images):
@@ -120,7 +116,7 @@ def test_load_npz_per_image_normalisation(tmp_path, xrays):
     assert np.all(x[0] == 0)
     np.testing.assert_allclose(x[1:].min((1, 2)), 0.0)
     np.testing.assert_allclose(x[1:].max((1, 2)), 1.0)
-    assert data.summary()["n_constant_images"] == 1
+    assert data.summary().n_constant_images == 1
 
 
 @pytest.mark.parametrize(

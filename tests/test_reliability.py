@@ -15,7 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cxrvae.cli import main
-from cxrvae.data import DataError, load_npz, synthetic_xrays
+from cxrvae.data import load_npz
+from cxrvae.errors import DataError
+from cxrvae.synthetic import synthetic_xrays
 
 
 def _good(n=40):

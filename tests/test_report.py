@@ -4,17 +4,32 @@ import json
 
 import pytest
 
-from cxrvae.report import MIN_EFFECT, build_report, discussion
+from cxrvae.discussion import MIN_EFFECT, discussion
+from cxrvae.report import build_report
+from cxrvae.results import StudyMetrics, from_dict
+
+
+def _spread(mean):
+    return {"mean": mean, "median": mean, "p10": mean, "p90": mean}
 
 
 def _trend(effect, start=0.5, end=0.6):
     return {"start": start, "end": end, "slope": end - start, "effect": effect}
 
 
+QUALITY = {"bce": 2400.0, "bce_floor": 2300.0, "bce_above_floor": 100.0, "mse": 0.01,
+           "psnr": 20.0, "ssim": 0.6}  # fmt: skip
+DATA = {"source": "x.npz", "n_images": 10, "n_train": 8, "n_test": 2, "image_size": 32,
+        "native_shape": [32, 32], "source_dtype": "uint8", "storage_dtype": "uint8",
+        "normalize": "global", "n_constant_images": 0, "has_labels": False,
+        "patient_grouped": False, "notes": []}  # fmt: skip
+
+
 def _analysis(active_units, effects, latent_dim):
     trends = {f: _trend(e) for f, e in effects.items()}
     return {
         "n_samples": 100,
+        **{f"test_{k}": _spread(v) for k, v in QUALITY.items()},
         "clusters": 2,
         "cluster_sizes": [60, 40],
         "silhouette": {"2": 0.6, "3": 0.4},
@@ -24,6 +39,7 @@ def _analysis(active_units, effects, latent_dim):
             {"brightness": 0.6, "contrast": 0.2, "edge_energy": 0.01},
         ],
         "pca_explained_variance": [0.7, 0.2] + [0.1 / (latent_dim - 2)] * (latent_dim - 2),
+        "trustworthiness": {"pca": 0.9, "tsne": 0.95},
         "kl_per_dim": [1.0] * latent_dim,
         "active_units": active_units,
         "interpolation_dim": 0,
@@ -36,34 +52,47 @@ def _analysis(active_units, effects, latent_dim):
 
 def _metrics(bce_small=2400.0, bce_large=2350.0, active_large=20, ari=0.9, effects=None):
     effects = effects or {"brightness": 1.5, "contrast": 0.2}
+    train = {"train_loss": 1.0, "epochs": 1, "train_seconds": 1.0}
     return {
-        "data": {"source": "x.npz", "label_names": None},
+        "data": dict(DATA),
         "models": {
             "4": {
                 "test_loss": bce_small + 8,
                 "test_bce": bce_small,
                 "test_kl": 8.0,
+                **train,
                 "analysis": _analysis(4, effects, 4),
             },
             "32": {
                 "test_loss": bce_large + 25,
                 "test_bce": bce_large,
                 "test_kl": 25.0,
+                **train,
                 "analysis": _analysis(active_large, effects, 32),
             },
         },
-        "analysis": {"ari": {"4-32": ari}},
+        "analysis": {
+            "sample_note": "",
+            "n_samples": 100,
+            "ari": {"4-32": ari},
+            "linear_r2": {},
+            "config": {},
+        },  # fmt: skip
     }
 
 
+def _answers(metrics):
+    return discussion(from_dict(StudyMetrics, metrics))
+
+
 def _text(metrics):
-    return " ".join(d["answer"] for d in discussion(metrics))
+    return " ".join(d.answer for d in _answers(metrics))
 
 
 def test_discussion_answers_every_question():
-    items = discussion(_metrics())
+    items = _answers(_metrics())
     assert len(items) == 7
-    assert all(d["question"].endswith("?") and len(d["answer"]) > 50 for d in items)
+    assert all(d.question.endswith("?") and len(d.answer) > 50 for d in items)
 
 
 @pytest.mark.parametrize(
@@ -76,11 +105,12 @@ def test_discussion_answers_every_question():
 )
 def test_discussion_reports_the_probe(auc, verdict):
     m = _metrics()
+    m["data"]["label_names"] = ["normal", "pneumonia"]
     for model in m["models"].values():
         model["analysis"]["probe_auc"] = auc
-    items = discussion(m, ["normal", "pneumonia"])
-    assert items[-1]["question"].startswith("What did the unsupervised latent space learn")
-    assert verdict in items[-1]["answer"] and f"{auc:.3f}" in items[-1]["answer"]
+    items = _answers(m)
+    assert items[-1].question.startswith("What did the unsupervised latent space learn")
+    assert verdict in items[-1].answer and f"{auc:.3f}" in items[-1].answer
 
 
 @pytest.mark.parametrize(
@@ -136,20 +166,7 @@ def test_discussion_names_the_feature_that_changes():
 
 def test_report_escapes_text_from_the_input(tmp_path):
     metrics = _metrics()
-    metrics["data"] = {
-        "source": "<script>alert(1)</script>.npz",
-        "n_images": 10,
-        "n_train": 8,
-        "n_test": 2,
-        "image_size": 32,
-        "native_shape": [32, 32],
-        "source_dtype": "uint8",
-        "normalize": "global",
-        "notes": ["<b>note</b>"],
-        "label_names": None,
-    }
-    for m in metrics["models"].values():
-        m.update(train_loss=1.0, epochs=1, train_seconds=1.0)
+    metrics["data"].update(source="<script>alert(1)</script>.npz", notes=["<b>note</b>"])
     (tmp_path / "metrics.json").write_text(json.dumps(metrics))
     (tmp_path / "config.json").write_text(json.dumps({"seed": 0, "config": {"seed": 0}}))
     html = build_report(tmp_path).read_text()
@@ -165,7 +182,7 @@ def test_discussion_says_whether_clusters_follow_the_label(shares, follows):
         model["analysis"]["label_share_per_cluster"] = [
             {"normal": 1 - s, "pneumonia": s} for s in shares
         ]
-    text = " ".join(d["answer"] for d in discussion(m, ["normal", "pneumonia"]))
+    text = _text(m)
     assert ("partly follow the label" in text) == follows
     assert ("barely follow the label" in text) == (not follows)
 
@@ -180,14 +197,7 @@ def test_discussion_counts_unused_dimensions_from_their_kl():
 
 def _with_quality(m, above):
     for d, v in zip(("4", "32"), above):
-        m["models"][d]["analysis"].update(
-            {
-                "test_bce_floor": {"mean": 2300.0},
-                "test_bce_above_floor": {"mean": v},
-                "test_psnr": {"mean": 20.0},
-                "test_ssim": {"mean": 0.6},
-            }
-        )
+        m["models"][d]["analysis"]["test_bce_above_floor"] = _spread(v)
     return m
 
 
@@ -202,11 +212,8 @@ def test_discussion_quotes_the_error_above_the_floor():
 @pytest.mark.parametrize("wall, at_once", [(2.5, True), (60.0, False)])
 def test_report_gives_the_training_wall_time_and_says_when_times_overlap(tmp_path, wall, at_once):
     metrics = _metrics()
-    metrics["data"] = {"source": "x.npz", "n_images": 10, "n_train": 8, "n_test": 2,
-                       "image_size": 32, "native_shape": [32, 32], "source_dtype": "uint8",
-                       "normalize": "global", "notes": [], "label_names": None}  # fmt: skip
     for m in metrics["models"].values():
-        m.update(train_loss=1.0, epochs=1, train_seconds=2.0)  # two models: 4 s in all
+        m.update(train_seconds=2.0)  # two models: 4 s in all
     metrics["timings"] = {"train": wall}
     (tmp_path / "metrics.json").write_text(json.dumps(metrics))
     (tmp_path / "config.json").write_text(json.dumps({"seed": 0, "config": {"seed": 0}}))

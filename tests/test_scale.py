@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from cxrvae.data import load, synthetic_xrays
+from cxrvae.data import load
 from cxrvae.study import train_study
+from cxrvae.synthetic import synthetic_xrays
 from cxrvae.train import DeviceData, read_history
 
 OPTS = ["--image-size", "32", "--latent-dims", "2", "--widths", "8", "16", "32",
@@ -138,25 +139,25 @@ def test_models_train_at_once_in_separate_processes(tmp_path, npz_path, tiny_con
         npz_path, tiny_config, tmp_path / "par", devices=["cpu", "cpu"], progress=progress
     )
     for k in (2, 4):
-        m = par["models"][str(k)]
-        assert m["epochs"] == 2
-        assert m["test_loss"] == pytest.approx(seq["models"][str(k)]["test_loss"], rel=1e-4)
+        m = par.models[k]
+        assert m.epochs == 2
+        assert m.test_loss == pytest.approx(seq.models[k].test_loss, rel=1e-4)
         assert (tmp_path / "par" / f"latent_{k}" / "model.safetensors").is_file()
         assert ("start", k, 0, 2) in seen
         assert [e for kind, kk, e, *_ in seen if kind == "row" and kk == k] == [1, 2]
-        assert ("row", k, 2, m["test_loss"]) in seen
+        assert ("row", k, 2, m.test_loss) in seen
     assert (tmp_path / "par" / "figures" / "history_comparison.png").is_file()
     assert not (tmp_path / "par" / ".images.npy").exists()  # the shared copy is removed
 
 
 def test_workers_map_one_copy_of_the_images(tmp_path, xrays):
-    from cxrvae.study import _images_file
+    from cxrvae.parallel import images_file
 
     np.save(tmp_path / "x.npy", xrays[0])
     mapped = load(tmp_path / "x.npy", image_size=32)
-    assert _images_file(mapped, tmp_path) == (tmp_path / "x.npy", False)  # the input itself
+    assert images_file(mapped, tmp_path) == (tmp_path / "x.npy", False)  # the input itself
     resized = load(tmp_path / "x.npy", image_size=16)  # no longer the file's pixels
-    path, temporary = _images_file(resized, tmp_path)
+    path, temporary = images_file(resized, tmp_path)
     assert temporary and path == tmp_path / ".images.npy"
     np.testing.assert_array_equal(np.load(path, mmap_mode="r"), resized.images)
 
@@ -165,19 +166,19 @@ def test_parallel_plan_shares_the_cores_and_keeps_small_runs_in_turn(npz_path):
     from types import SimpleNamespace
 
     from cxrvae.config import RunConfig
-    from cxrvae.study import PARALLEL_MIN_WORK, plan_parallel
+    from cxrvae.parallel import PARALLEL_MIN_WORK, Plan, plan_parallel
 
     cfg = RunConfig().replace(train={"device": "cpu"})
     data = SimpleNamespace(images=np.zeros((5840, 64, 64), np.uint8), image_size=64)
-    assert plan_parallel(cfg, 3, data, 4672, cpus=2) == (["cpu"] * 3, 1)  # 2 cores, 3 models
-    assert plan_parallel(cfg, 3, data, 4672, cpus=16) == (["cpu"] * 3, 5)
-    assert plan_parallel(cfg, 8, data, 4672, cpus=4) == (["cpu"] * 5, 1)  # the rest wait
+    assert plan_parallel(cfg, 3, data, 4672, cpus=2) == Plan(["cpu"] * 3, 1)  # 2 cores, 3 models
+    assert plan_parallel(cfg, 3, data, 4672, cpus=16) == Plan(["cpu"] * 3, 5)
+    assert plan_parallel(cfg, 8, data, 4672, cpus=4) == Plan(["cpu"] * 5, 1)  # the rest wait
     assert plan_parallel(cfg, 3, data, 4672, cpus=1) is None
     assert plan_parallel(cfg, 1, data, 4672, cpus=8) is None
     assert plan_parallel(cfg, 3, data, 4672, parallel=False, cpus=8) is None
     small = PARALLEL_MIN_WORK // cfg.train.epochs - 1  # too short to pay for the processes
     assert plan_parallel(cfg, 3, data, small, cpus=2) is None
-    assert plan_parallel(cfg, 3, data, small, parallel=True, cpus=2) == (["cpu"] * 3, 1)
+    assert plan_parallel(cfg, 3, data, small, parallel=True, cpus=2) == Plan(["cpu"] * 3, 1)
     capped = cfg.replace(train={"max_steps": 5})  # 5 steps of 64 images per epoch: short
     assert plan_parallel(capped, 3, data, 4672, cpus=2) is None
     from cxrvae.workers import available_memory

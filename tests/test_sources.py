@@ -11,8 +11,9 @@ import pytest
 from PIL import Image
 
 from cxrvae.cli import main
-from cxrvae.data import DataError, export_npz, load
-from cxrvae.sources import DATASETS, fetch
+from cxrvae.data import export_npz, load
+from cxrvae.datasets import DATASETS, fetch
+from cxrvae.errors import DataError
 
 # --------------------------------------------------------------------------- folders
 

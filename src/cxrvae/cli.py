@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .config import IMAGE_SIZES, NORMALIZE, ConfigError, RunConfig
-from .data import DataError
-from .sources import parse_dataset
+from .config import IMAGE_SIZES, NORMALIZE, RunConfig
+from .datasets import parse_dataset
+from .errors import RunFolderError, TrainingError, UsageError
 
 DEFAULT_DATASET = "pneumoniamnist"
 
@@ -413,28 +413,28 @@ def _train(args) -> dict:
             tensorboard=args.tensorboard,
             parallel=args.parallel_models,
         )
-    for k, m in metrics["models"].items():
-        if "failed" in m:
-            log.error("latent %s: FAILED after %d good epochs: %s", k, m["epochs"], m["failed"])
+    for k, m in metrics.models.items():
+        if not m.ok:
+            log.error("latent %s: FAILED after %d good epochs: %s", k, m.epochs, m.failed)
             continue
         log.info(
             "latent %s: test loss %.2f = BCE %.2f + KL %.2f nats/image (%d epochs, %.0f s)",
             k,
-            m["test_loss"],
-            m["test_bce"],
-            m["test_kl"],
-            m["epochs"],
-            m["train_seconds"],
+            m.test_loss,
+            m.test_bce,
+            m.test_kl,
+            m.epochs,
+            m.train_seconds,
         )
     log.info("wrote %s", _out(args))
     return metrics
 
 
-def _failures(metrics: dict, out: Path) -> int:
+def _failures(metrics, out: Path) -> int:
     """Exit status 1 with one line when a model failed, else 0."""
-    from .train import is_main
+    from .distributed import is_main
 
-    failed = [k for k, m in metrics["models"].items() if "failed" in m]
+    failed = [str(k) for k, m in metrics.models.items() if not m.ok]
     if failed and not is_main():
         return EXIT_FAILED
     if failed:
@@ -453,14 +453,14 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_run(args) -> int:
+    from .distributed import is_main
     from .study import analyze_study
-    from .train import is_main
 
     _resolve_data(args)
     metrics = _train(args)
     if not is_main():  # under torchrun, rank 0 analyses and reports
         return 0
-    if any("failed" not in m for m in metrics["models"].values()):
+    if metrics.trained:
         analyze_study(_out(args))
         log.info("report: %s", _out(args) / "report.html")
         log.info("explorer: %s", _out(args) / "explorer.html")
@@ -479,7 +479,7 @@ def _cmd_analyze(args) -> int:
 def _cmd_report(args) -> int:
     from .explorer import build_explorer
     from .report import build_report
-    from .study import require_run
+    from .runfolder import require_run
 
     log.info("report: %s", build_report(require_run(args.dir)))
     explorer = build_explorer(args.dir)
@@ -489,21 +489,21 @@ def _cmd_report(args) -> int:
 
 
 def _load(args):
-    from .study import load_data
+    from .data import load_data
 
-    return load_data(args.data, config_from_args(args))
+    return load_data(args.data, config_from_args(args).data)
 
 
 def _cmd_inspect(args) -> int:
     data = _load(args)
     s = data.summary()
     lo, hi = data.images.min(), data.images.max()
-    native = "x".join(map(str, s["native_shape"])) + " px" if s["native_shape"] else "sizes vary"
+    native = "x".join(map(str, s.native_shape)) + " px" if s.native_shape else "sizes vary"
     lines = [
         f"source:        {data.source}",
-        f"images:        {len(data)} ({native}, {s['source_dtype']} in the source)",
+        f"images:        {len(data)} ({native}, {s.source_dtype} in the source)",
         f"models see:    {data.image_size}x{data.image_size} px, stored as "
-        f"{s['storage_dtype']} (values {lo:g} to {hi:g})",
+        f"{s.storage_dtype} (values {lo:g} to {hi:g})",
     ]
     if data.normalize == "global":
         lines.append(
@@ -512,16 +512,16 @@ def _cmd_inspect(args) -> int:
         )
     else:
         lines.append(
-            f"normalisation: per-image min-max to [0, 1] ({s['n_constant_images']} constant "
+            f"normalisation: per-image min-max to [0, 1] ({s.n_constant_images} constant "
             "images map to 0)"
         )
     if data.labels is not None:
-        counts = ", ".join(f"{k} {v}" for k, v in s["label_counts"].items())
+        counts = ", ".join(f"{k} {v}" for k, v in s.label_counts.items())
         lines.append(f"labels:        {counts}")
     else:
         lines.append("labels:        none (the analysis then uses clusters only)")
     if data.groups is not None:
-        lines.append(f"patients:      {s['n_patients']} (each kept on one side of the split)")
+        lines.append(f"patients:      {s.n_patients} (each kept on one side of the split)")
     if data.source_split is not None:
         names, counts = np.unique(data.source_split, return_counts=True)
         lines.append("source split:  " + ", ".join(f"{n} {c}" for n, c in zip(names, counts)))
@@ -534,7 +534,6 @@ def _cmd_inspect(args) -> int:
 
 def _cmd_export(args) -> int:
     from .data import export_npz
-    from .study import RunFolderError
 
     if args.output.exists() and not args.overwrite:
         raise RunFolderError(f"{args.output}: exists; pass --overwrite to replace it")
@@ -565,7 +564,7 @@ def main(argv=None) -> int:
     """Entry point of the ``cxrvae`` command; returns the exit status."""
     import matplotlib
 
-    from .train import init_distributed, is_main
+    from .distributed import init_distributed, is_main
 
     matplotlib.use("Agg")  # the command line only writes figures to files
     parser = build_parser()
@@ -588,13 +587,12 @@ def main(argv=None) -> int:
 
 def _dispatch(args) -> int:
     """Run the command; turn the errors users can fix into one line and an exit status."""
-    from .study import RunFolderError
-    from .train import TrainingError, is_main
+    from .distributed import is_main
     from .workers import WorkerDied
 
     try:
         return COMMANDS[args.command](args)
-    except (DataError, ConfigError, RunFolderError) as e:
+    except UsageError as e:
         if not is_main():
             return EXIT_USAGE  # under torchrun, rank 0 says it
         if args.debug:

@@ -5,12 +5,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from .errors import ConfigError
+
 IMAGE_SIZES = (32, 64, 128, 256)
 NORMALIZE = ("global", "per-image")
-
-
-class ConfigError(ValueError):
-    """A configuration value is out of range; the message names the field."""
 
 
 def _check(ok: bool, message: str) -> None:

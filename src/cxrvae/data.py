@@ -8,37 +8,23 @@ never held as floats.
 
 from __future__ import annotations
 
-import logging
 import re
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .sources import (
-    DATASETS,
-    LUMA,
-    DataError,
-    cast,
-    fetch,
-    nearest_file_size,
-    parse_dataset,
-    read_folder,
-    resize_image,
-    storage_dtype,
-)
+from .config import DataConfig
+from .datasets import DATASETS, fetch, nearest_file_size, parse_dataset
+from .errors import DataError
+from .files import save_npz
+from .folders import read_folder
+from .npzfile import ID_KEYS, LABEL_KEYS, read_npz
+from .pixels import resize_image, storage_dtype
+from .results import DataSummary
 
-log = logging.getLogger(__name__)
-
-MEDMNIST_SPLITS = ("train", "val", "test")
-LABEL_KEYS = ("labels", "label", "y", "targets", "target", "classes")
-ID_KEYS = ("ids", "id", "filenames", "filename", "files", "names", "paths")
-SPLIT_KEYS = ("source_split", "split", "splits")
-MIN_IMAGE_SIZE = 16
 MIN_IMAGES = 10  # fewer cannot give a train and a test set of a few images each
 MAX_CLASSES = 50  # a per-image array with more distinct values is not taken as class labels
-# ITU-R BT.601 luma weights, the ones PIL uses for RGB -> L.
 # Patient identifiers inside file names, tried in order (first match wins):
 # Kermany pediatric set "person12_virus_40.jpeg", "IM-0011-0001.jpeg", "NORMAL2-IM-1427-0001.jpeg";
 # NIH ChestX-ray14 "00000001_000.png"; folder or name "patient00001" (CheXpert and others).
@@ -105,278 +91,31 @@ class XrayData:
         scale = self.scale[idx, None, None].astype(np.float32)
         return (self.images[idx].astype(np.float32) - off) * scale
 
-    def summary(self) -> dict:
-        """JSON-ready description of the set (no identifiers)."""
-        out = {
-            "source": self.source,
-            "n_images": len(self),
-            "image_size": self.image_size,
-            "native_shape": list(self.native_shape),
-            "source_dtype": self.source_dtype,
-            "storage_dtype": str(self.images.dtype),
-            "normalize": self.normalize,
-            "n_constant_images": int(np.sum(self.scale == 0)),
-            "has_labels": self.labels is not None,
-            "patient_grouped": self.groups is not None,
-            "notes": list(self.notes),
-        }
+    def summary(self) -> DataSummary:
+        """What the set is, without identifiers (for config.json, metrics.json, inspect)."""
+        out = DataSummary(
+            source=self.source,
+            n_images=len(self),
+            image_size=self.image_size,
+            native_shape=list(self.native_shape),
+            source_dtype=self.source_dtype,
+            storage_dtype=str(self.images.dtype),
+            normalize=self.normalize,
+            n_constant_images=int(np.sum(self.scale == 0)),
+            has_labels=self.labels is not None,
+            patient_grouped=self.groups is not None,
+            notes=list(self.notes),
+        )
         if self.labels is not None:
             counts = np.bincount(self.labels, minlength=len(self.label_names))
-            out["label_names"] = list(self.label_names)
-            out["label_counts"] = {n: int(c) for n, c in zip(self.label_names, counts)}
+            out.label_names = list(self.label_names)
+            out.label_counts = {n: int(c) for n, c in zip(self.label_names, counts)}
         if self.groups is not None:
-            out["n_patients"] = int(len(np.unique(self.groups)))
+            out.n_patients = int(len(np.unique(self.groups)))
         return out
 
 
 # --------------------------------------------------------------------------- reading npz
-
-
-def _open_npz(path: Path) -> dict[str, np.ndarray]:
-    """Read every array of an npz (or npy) file without unpickling anything."""
-    if not path.exists():
-        raise DataError(f"{path}: no such file")
-    if path.is_dir():
-        raise DataError(f"{path}: is a folder; give an .npz file")
-    try:
-        if path.suffix.lower() == ".npy":
-            # Memory-mapped (copy-on-write, never written): pages are read as batches need them.
-            return {"images": np.load(path, mmap_mode="c", allow_pickle=False)}
-        if not zipfile.is_zipfile(path):
-            with open(path, "rb") as f:
-                starts_like_zip = f.read(4) == b"PK\x03\x04"
-            if starts_like_zip:  # a zip whose end (the central directory) is missing
-                raise DataError(f"{path}: truncated or corrupt npz (the zip archive is cut short)")
-            raise DataError(f"{path}: not an npz file (an npz is a zip archive of .npy arrays)")
-        with np.load(path, allow_pickle=False) as npz:
-            split_images = [f"{s}_images" for s in MEDMNIST_SPLITS if f"{s}_images" in npz.files]
-            arrays = _stream_into_one(path, split_images)  # MedMNIST: no second copy
-            arrays.update({k: npz[k] for k in npz.files if k not in arrays})
-            return arrays
-    except DataError:
-        raise
-    except ValueError as e:
-        if "allow_pickle" in str(e) or "Object arrays" in str(e):
-            raise DataError(
-                f"{path}: holds pickled Python objects, which cxrvae never loads; "
-                "save the arrays with plain numeric or string dtypes"
-            ) from None
-        raise DataError(f"{path}: cannot read: {e}") from None
-    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
-        raise DataError(f"{path}: truncated or corrupt npz ({type(e).__name__}: {e})") from None
-
-
-def _read_npy_header(f):
-    version = np.lib.format.read_magic(f)
-    read = (
-        np.lib.format.read_array_header_1_0
-        if version == (1, 0)
-        else np.lib.format.read_array_header_2_0
-    )
-    return read(f)  # (shape, fortran_order, dtype)
-
-
-def _stream_into_one(path: Path, names: list[str]) -> dict[str, np.ndarray]:
-    """npz members ``names`` read straight into consecutive slices of one new array.
-
-    Returns ``{name: slice}`` (views of that array, in order), or ``{}`` when the members do not
-    share dtype and image shape (they are then read one by one). Pooling MedMNIST's train, val
-    and test images this way holds the set once, not twice, at its peak.
-    """
-    if not names:
-        return {}
-    with zipfile.ZipFile(path) as zf:
-        headers = []
-        for n in names:
-            with zf.open(n + ".npy") as f:
-                headers.append(_read_npy_header(f))
-        shape0, _, dtype = headers[0]
-        if any(
-            fortran
-            or dt != dtype
-            or dt.hasobject
-            or len(sh) < 2
-            or sh[1:] != shape0[1:]
-            or 0 in sh  # empty: left to the checks that say so
-            for sh, fortran, dt in headers
-        ):
-            return {}
-        out = np.empty((sum(sh[0] for sh, _, _ in headers), *shape0[1:]), dtype)
-        views, start = {}, 0
-        for n, (sh, _, _) in zip(names, headers):
-            view = out[start : start + sh[0]]
-            buf = memoryview(view).cast("B")
-            with zf.open(n + ".npy") as f:
-                _read_npy_header(f)
-                got = 0
-                while got < len(buf):  # in chunks: zip streams copy through a temporary
-                    k = f.readinto(buf[got : got + (1 << 20)])
-                    if not k:
-                        raise EOFError(f"{n} is cut short")
-                    got += k
-            views[n], start = view, start + sh[0]
-    return views
-
-
-def _joined(parts: list[np.ndarray]) -> np.ndarray | None:
-    """The one array that ``parts`` are the slices of (see _stream_into_one), or None."""
-    base = parts[0].base
-    if base is None or any(p.base is not base for p in parts) or len(base) != sum(map(len, parts)):
-        return None
-    return base
-
-
-def _is_numeric(a: np.ndarray) -> bool:
-    return a.dtype.kind in "biuf"
-
-
-def _to_1d_labels(a: np.ndarray, n: int) -> np.ndarray | None:
-    """A per-image label vector from shapes (N,) or (N, 1); None for anything else."""
-    if a.ndim == 2 and a.shape[1] == 1:
-        a = a[:, 0]
-    return a if a.ndim == 1 and len(a) == n else None
-
-
-def _pick_arrays(path: Path, arrays: dict[str, np.ndarray], notes: list[str]):
-    """Return (images, per-image 1-D arrays by name, source_split or None, label_names or None)."""
-    label_names = arrays.get("label_names")
-    if label_names is not None and label_names.ndim != 1:
-        label_names = None
-
-    medmnist = [s for s in MEDMNIST_SPLITS if f"{s}_images" in arrays]
-    if medmnist:
-        # MedMNIST layout: pool train/val/test, remember each image's source split.
-        parts = [arrays[f"{s}_images"] for s in medmnist]
-        for s, p in zip(medmnist, parts):
-            if not _is_numeric(p) or p.ndim < 2:
-                raise DataError(
-                    f"{path}: {s}_images ({p.dtype}, shape {p.shape}) is not a "
-                    "numeric array of images"
-                )
-        if len({p.shape[1:] for p in parts}) != 1:
-            raise DataError(f"{path}: the {', '.join(medmnist)} images have different shapes")
-        images = _joined(parts)
-        if images is None:
-            images = np.concatenate(parts)
-        split = np.concatenate([np.full(len(p), s) for s, p in zip(medmnist, parts)])
-        per_image = {}
-        label_parts = [arrays.get(f"{s}_labels") for s in medmnist]
-        if all(lp is not None and lp.ndim >= 1 for lp in label_parts):
-            if len({lp.shape[1:] for lp in label_parts}) != 1:
-                raise DataError(f"{path}: the *_labels arrays have different shapes")
-            labels = np.concatenate(label_parts)
-            if len(labels) != len(images):
-                raise DataError(
-                    f"{path}: {len(labels)} labels for {len(images)} images in the "
-                    "train/val/test arrays"
-                )
-            one = _to_1d_labels(labels, len(images))
-            if one is not None:
-                per_image["labels"] = one
-            elif labels.ndim == 2 and np.isin(labels, (0, 1)).all():
-                per_image["labels"] = _findings(labels, label_names, notes)
-                label_names = None
-            else:
-                notes.append(
-                    f"labels of shape {labels.shape[1:]} per image are not used as classes"
-                )
-        notes.append(
-            "pooled MedMNIST splits "
-            + ", ".join(f"{s} ({len(p)})" for s, p in zip(medmnist, parts))
-        )
-        return images, per_image, split, label_names
-
-    candidates = {k: a for k, a in arrays.items() if _is_numeric(a) and a.ndim >= 2}
-    if not candidates:
-        raise DataError(
-            f"{path}: no numeric array with at least 2 dimensions (arrays: {_describe(arrays)})"
-        )
-    key = max(candidates, key=lambda k: (candidates[k].size, k == "images"))
-    images = candidates[key]
-    if len(arrays) > 1:
-        notes.append(f"images from array {key!r}")
-    n = len(images)
-    for k in (*LABEL_KEYS, *ID_KEYS):
-        if k in arrays and arrays[k].ndim >= 1 and len(arrays[k]) != n:
-            raise DataError(
-                f"{path}: array {k!r} has {len(arrays[k])} entries for {n} images; "
-                "labels and ids need one entry per image"
-            )
-    per_image = {}
-    for k, a in arrays.items():
-        if k == key or k == "label_names":
-            continue
-        one = _to_1d_labels(a, n) if (_is_numeric(a) or a.dtype.kind in "US") else None
-        if one is not None:
-            per_image[k] = one
-    split = None
-    for k in SPLIT_KEYS:
-        if k in per_image:
-            split = per_image.pop(k).astype(str)
-            break
-    return images, per_image, split, label_names
-
-
-def _findings(labels: np.ndarray, names, notes: list[str]) -> np.ndarray:
-    """Multi-label 0/1 findings (N, C) -> one class per image: the finding, none, or several."""
-    c = labels.shape[1]
-    names = [str(n) for n in names] if names is not None and len(names) == c else None
-    names = names or [f"finding {j}" for j in range(c)]
-    count = labels.sum(1)
-    out = np.where(count == 0, "no finding", "several findings").astype(object)
-    single = count == 1
-    out[single] = np.asarray(names, dtype=object)[labels[single].argmax(1)]
-    notes.append(
-        f"{c} multi-label findings summarised as one class per image: no finding "
-        f"({int((count == 0).sum())}), one finding ({int(single.sum())}), several findings "
-        f"({int((count > 1).sum())})"
-    )
-    return out.astype(str)
-
-
-def _describe(arrays: dict[str, np.ndarray]) -> str:
-    return ", ".join(f"{k} {a.dtype} {a.shape}" for k, a in arrays.items()) or "none"
-
-
-def _channels_to_gray(path: Path, images: np.ndarray, notes: list[str]) -> np.ndarray:
-    """(N,H,W), (N,H,W,C) or (N,C,H,W) -> (N,H,W); RGB becomes BT.601 luminance."""
-    shape = images.shape
-    if images.ndim == 2:
-        side = int(round(np.sqrt(shape[1])))
-        if side * side == shape[1] and side >= MIN_IMAGE_SIZE:
-            notes.append(f"rows of {shape[1]} values reshaped to {side}x{side} images")
-            return images.reshape(len(images), side, side)
-        raise DataError(
-            f"{path}: a 2-D array of shape {shape} is neither a stack of images "
-            "nor rows of flattened square images"
-        )
-    if images.ndim == 3:
-        return images
-    if images.ndim != 4:
-        raise DataError(
-            f"{path}: image array of shape {shape} has {images.ndim} dimensions; "
-            "expected (N,H,W), (N,H,W,C) or (N,C,H,W)"
-        )
-    if shape[-1] in (1, 3, 4) and shape[1] not in (1, 3, 4):
-        channels_last = True
-    elif shape[1] in (1, 3, 4):
-        channels_last = False
-    else:
-        raise DataError(
-            f"{path}: image array of shape {shape} has no channel axis of size 1, 3 or 4"
-        )
-    c = shape[-1] if channels_last else shape[1]
-    if c == 1:
-        return images[..., 0] if channels_last else images[:, 0]
-    notes.append(f"{'RGBA' if c == 4 else 'RGB'} converted to grayscale (BT.601 luminance)")
-    out = np.empty(
-        (shape[0], *(shape[1:3] if channels_last else shape[2:4])),
-        dtype=storage_dtype(images.dtype),
-    )
-    for i in range(len(images)):  # one image at a time: no float copy of the set
-        rgb = images[i, ..., :3] if channels_last else np.moveaxis(images[i, :3], 0, -1)
-        out[i] = cast(rgb.astype(np.float64) @ LUMA, out.dtype)
-    return out
 
 
 def _resize(images: np.ndarray, size: int, notes: list[str]) -> np.ndarray:
@@ -462,6 +201,11 @@ def _normalization(images: np.ndarray, mode: str, path: Path):
     # A constant image has nothing to stretch: it maps to 0 (counted in the summary).
     scale = np.divide(1.0, span, out=np.zeros(n), where=span > 0)
     return lo, scale
+
+
+def load_data(source, cfg: DataConfig) -> XrayData:
+    """Load ``source`` with the image size, normalisation and checks of a run's ``cfg``."""
+    return load(source, cfg.image_size, cfg.normalize, cfg.drop_invalid)
 
 
 def load(
@@ -562,38 +306,19 @@ def load_npz(
         With a one-line message naming the file and the problem.
     """
     path = Path(path)
-    arrays = _open_npz(path)
-    if not arrays:
-        raise DataError(f"{path}: the npz holds no arrays")
-    if label_names is not None and "label_names" not in arrays:
-        arrays["label_names"] = np.asarray(label_names)
-    notes: list[str] = []
-    images, per_image, source_split, names = _pick_arrays(path, arrays, notes)
-    if images.size == 0 or len(images) == 0:
-        raise DataError(f"{path}: the image array {images.shape} is empty")
-    if images.dtype.kind not in "biuf":
-        raise DataError(f"{path}: images have dtype {images.dtype}; expected numbers")
-    native_shape, source_dtype = images.shape[1:], str(images.dtype)
-    if images.dtype.kind == "b":
-        images = images.view(np.uint8)  # False/True -> 0/1
-    images = _channels_to_gray(path, images, notes)
-    if min(images.shape[1:]) < MIN_IMAGE_SIZE:
-        raise DataError(
-            f"{path}: images of {images.shape[1]}x{images.shape[2]} px are smaller "
-            f"than the minimum {MIN_IMAGE_SIZE} px"
-        )
+    npz = read_npz(path, label_names)
     return _build(
         path,
-        images,
-        per_image,
-        source_split,
-        names,
-        notes,
+        npz.images,
+        npz.per_image,
+        npz.source_split,
+        npz.label_names,
+        npz.notes,
         image_size,
         normalize,
         drop_invalid,
-        native_shape=tuple(native_shape),
-        source_dtype=source_dtype,
+        native_shape=npz.native_shape,
+        source_dtype=npz.source_dtype,
     )
 
 
@@ -664,8 +389,6 @@ def export_npz(data: XrayData, path, chunk: int = 1024) -> Path:
 
     The file is written through a temporary name, so a failure leaves no partial file.
     """
-    from .files import save_npz
-
     images = np.empty(data.images.shape, dtype=np.uint8)
     for start in range(0, len(data), chunk):  # chunk by chunk: no float copy of the set
         idx = np.arange(start, min(len(data), start + chunk))
@@ -728,116 +451,3 @@ def split_indices(
         n_test = max(1, int(round(n * test_fraction)))
         train, test = perm[n_test:], perm[:n_test]
     return np.sort(train).astype(np.int64), np.sort(test).astype(np.int64)
-
-
-# --------------------------------------------------------------------------- exploration
-
-
-@dataclass
-class ImageStats:
-    """What the exploration figures show; every array is computed from normalised pixels.
-
-    Attributes
-    ----------
-    mean, std : ndarray (H, W) float32
-        Per-pixel mean and standard deviation over the set.
-    hist_edges : ndarray (B + 1,), hist_counts : ndarray (B,)
-        Histogram of all pixel values in [0, 1].
-    brightness, contrast : ndarray (N,)
-        Mean and standard deviation of each image.
-    atypicality : ndarray (N,)
-        Distance of each image from the mean in pixel-PCA space.
-    n_components : int
-        PCA components used for ``atypicality``.
-    """
-
-    mean: np.ndarray
-    std: np.ndarray
-    hist_edges: np.ndarray
-    hist_counts: np.ndarray
-    brightness: np.ndarray
-    contrast: np.ndarray
-    atypicality: np.ndarray
-    n_components: int
-
-
-def image_stats(
-    data: XrayData,
-    seed: int = 0,
-    bins: int = 64,
-    chunk: int = 512,
-    n_components: int = 20,
-    max_fit: int = 2000,
-) -> ImageStats:
-    """Describe how the images differ, streaming over chunks of normalised images."""
-    from sklearn.decomposition import PCA
-
-    n, (h, w) = len(data), data.images.shape[1:]
-    s1, s2 = np.zeros((h, w)), np.zeros((h, w))
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    counts = np.zeros(bins, dtype=np.int64)
-    brightness, contrast = np.empty(n), np.empty(n)
-    for start in range(0, n, chunk):
-        x = data.normalized(np.arange(start, min(n, start + chunk)))  # (B, H, W)
-        s1 += x.sum(0)
-        s2 += (x.astype(np.float64) ** 2).sum(0)
-        counts += np.histogram(x, bins=edges)[0]
-        brightness[start : start + len(x)] = x.mean((1, 2))
-        contrast[start : start + len(x)] = x.std((1, 2))
-    mean = s1 / n
-    std = np.sqrt(np.maximum(s2 / n - mean**2, 0.0))
-
-    k = int(min(n_components, n - 1, h * w))
-    fit_idx = np.sort(np.random.default_rng(seed).permutation(n)[:max_fit])
-    pca = PCA(n_components=k, random_state=seed).fit(data.normalized(fit_idx).reshape(-1, h * w))
-    atyp = np.empty(n)
-    for start in range(0, n, chunk):
-        x = data.normalized(np.arange(start, min(n, start + chunk))).reshape(-1, h * w)
-        atyp[start : start + len(x)] = np.linalg.norm(pca.transform(x), axis=1)
-    return ImageStats(
-        mean.astype(np.float32),
-        std.astype(np.float32),
-        edges,
-        counts,
-        brightness,
-        contrast,
-        atyp,
-        k,
-    )
-
-
-# --------------------------------------------------------------------------- synthetic
-
-
-def synthetic_xrays(n: int = 64, size: int = 32, seed: int = 0, n_classes: int = 2):
-    """Small synthetic "chest X-rays" for tests and demos.
-
-    Two dark lung fields on a bright body, plus a class-dependent bright blob (class 1) or
-    ring (class 2) inside one lung, with noise.
-
-    Returns
-    -------
-    images : ndarray (n, size, size) uint8
-    labels : ndarray (n,) int64, cycling 0..n_classes-1
-    """
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:size, 0:size] / (size - 1)  # (size, size) in [0, 1]
-    labels = np.arange(n) % n_classes
-    images = np.empty((n, size, size), dtype=np.uint8)
-    for i in range(n):
-        body = 0.75 - 0.25 * ((xx - 0.5) ** 2 + (yy - 0.5) ** 2)
-        dx, dy, r = rng.normal(0, 0.02, 3)
-        for cx in (0.3, 0.7):  # two lung fields
-            lung = ((xx - cx - dx) / (0.16 + r)) ** 2 + ((yy - 0.5 - dy) / 0.3) ** 2 < 1
-            body = np.where(lung, body - 0.45, body)
-        if labels[i] >= 1:
-            cx, cy = 0.3 + 0.4 * rng.integers(2), rng.uniform(0.35, 0.65)
-            d2 = (xx - cx) ** 2 + (yy - cy) ** 2
-            if labels[i] == 1:
-                blob = np.exp(-d2 / 0.006)
-            else:
-                blob = np.exp(-((np.sqrt(d2) - 0.1) ** 2) / 0.0008)
-            body = body + 0.5 * blob
-        img = body + rng.normal(0, 0.04, (size, size))
-        images[i] = np.clip(img * 255, 0, 255).astype(np.uint8)
-    return images, labels.astype(np.int64)

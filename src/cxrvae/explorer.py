@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 from pathlib import Path
 
 import numpy as np
 from jinja2 import Environment, PackageLoader, select_autoescape
 from PIL import Image
 
-from .files import atomic_write
+from . import layout
+from .files import atomic_write, read_json
+from .results import StudyMetrics, from_dict
 
 SPRITE_COLUMNS = 32
 JPEG_QUALITY = 90
@@ -43,16 +44,16 @@ def _round(xy: np.ndarray) -> list:
 def explorer_payload(out) -> dict:
     """Everything the page shows, as JSON-ready values (read from the run folder)."""
     out = Path(out)
-    metrics = json.loads((out / "metrics.json").read_text())
-    with np.load(out / "sample.npz") as f:
+    metrics = from_dict(StudyMetrics, read_json(out / layout.METRICS))
+    with np.load(out / layout.SAMPLE) as f:
         images, labels, names = f["images"], f["labels"], [str(s) for s in f["label_names"]]
     cols = min(SPRITE_COLUMNS, len(images))
     models = []
-    for k, m in metrics["models"].items():
-        path = out / f"latent_{k}" / "embedding.npz"
-        if "analysis" not in m or not path.exists():
+    for k, a in metrics.analysed.items():
+        path = layout.model_dir(out, k) / layout.EMBEDDING
+        if not path.exists():
             continue
-        evr = m["analysis"]["pca_explained_variance"]
+        evr = a.pca_explained_variance
         with np.load(path) as e:
             clusters = e["clusters"]
             models.append(
@@ -93,7 +94,7 @@ def explorer_payload(out) -> dict:
 def build_explorer(out) -> Path | None:
     """Write ``out/explorer.html``; None when no model has been analysed yet."""
     out = Path(out)
-    if not (out / "sample.npz").exists():
+    if not (out / layout.SAMPLE).exists():
         return None
     payload = explorer_payload(out)
     if not payload["models"]:
@@ -104,4 +105,4 @@ def build_explorer(out) -> Path | None:
     html = env.get_template("explorer.html").render(
         payload=payload, title=out.resolve().name, n=payload["n"]
     )
-    return atomic_write(out / "explorer.html", lambda tmp: tmp.write_text(html, encoding="utf-8"))
+    return atomic_write(out / layout.EXPLORER, lambda tmp: tmp.write_text(html, encoding="utf-8"))

@@ -1,4 +1,4 @@
-"""Atomic file writes, usable from any module (like config and seeding).
+"""Atomic file writes and JSON files, usable from any module (like config and seeding).
 
 Every file cxrvae writes goes through :func:`atomic_write`: written under a temporary name in
 the same folder, then renamed over the final name. An interruption or a full disk therefore
@@ -7,6 +7,7 @@ never leaves a half-written file under the final name, and an error names the fi
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -43,3 +44,22 @@ def save_npz(path, compressed: bool = False, **arrays) -> Path:
             save(f, **arrays)
 
     return atomic_write(path, write)
+
+
+def write_json(path, obj) -> Path:
+    """Write ``obj`` as indented JSON through :func:`atomic_write` (numpy values allowed)."""
+    text = json.dumps(obj, indent=2, default=_jsonable) + "\n"
+    return atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def _jsonable(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def read_json(path) -> dict:
+    """The JSON value in ``path``."""
+    return json.loads(Path(path).read_text())

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from .data import XrayData
 from .model import ConvVAE, kl_divergence
+from .results import Trend
 
 AXES = ("pca1", "pca2", "tsne1", "tsne2")
 ENCODE_BATCH = 512
@@ -191,7 +192,7 @@ def feature_spread(images: np.ndarray) -> dict[str, float]:
 
 def feature_trends(
     t: np.ndarray, features: dict[str, np.ndarray], spread: dict[str, float]
-) -> dict[str, dict]:
+) -> dict[str, Trend]:
     """Least-squares slope of each feature along t, in the feature's units and in data spreads.
 
     ``effect`` = slope / ``spread[name]``: the change from t = 0 to t = 1 in standard deviations
@@ -201,12 +202,12 @@ def feature_trends(
     out = {}
     for name, values in features.items():
         slope = float(np.polyfit(t, values, 1)[0])
-        out[name] = {
-            "start": float(values[0]),
-            "end": float(values[-1]),
-            "slope": slope,
-            "effect": slope / max(float(spread[name]), 1e-12),
-        }
+        out[name] = Trend(
+            start=float(values[0]),
+            end=float(values[-1]),
+            slope=slope,
+            effect=slope / max(float(spread[name]), 1e-12),
+        )
     return out
 
 
@@ -227,7 +228,7 @@ class Interpolation:
     images: np.ndarray
     originals: np.ndarray
     reconstructions: np.ndarray
-    trends: dict = field(default_factory=dict)
+    trends: dict[str, Trend] = field(default_factory=dict)
 
 
 def interpolate_axis(

@@ -17,10 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.distributed as dist
 
-from .config import ModelConfig, TrainConfig
+from . import layout
+from .config import ModelConfig, RunConfig, TrainConfig
 from .data import XrayData
+from .distributed import barrier, is_main, sum_over_processes, world
+from .errors import TrainingError
 from .files import atomic_write
 from .model import ConvVAE, vae_loss
 from .seeding import derive_seed, make_generator
@@ -40,10 +42,6 @@ HISTORY_COLUMNS = (
 EVAL_BATCH = 512
 
 
-class TrainingError(RuntimeError):
-    """Training cannot go on (for example a non-finite loss)."""
-
-
 def resolve_device(name: str = "auto") -> torch.device:
     """``"auto"`` is CUDA when present, else CPU; anything else is passed to ``torch.device``.
 
@@ -55,47 +53,6 @@ def resolve_device(name: str = "auto") -> torch.device:
     if device.type == "cuda" and device.index is None and world()[1] > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
     return device
-
-
-# --------------------------------------------------------------------------- processes
-
-
-def world() -> tuple[int, int]:
-    """(rank, number of processes): (0, 1) unless started by torchrun."""
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-def is_main() -> bool:
-    """True in the process that writes files (rank 0, or the only process)."""
-    return world()[0] == 0
-
-
-def init_distributed(device: str = "auto") -> bool:
-    """Join torchrun's process group when ``WORLD_SIZE`` > 1 (NCCL on GPUs, gloo on CPUs).
-
-    Returns True when this process is one of several. Safe to call more than once.
-    """
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or not dist.is_available():
-        return False
-    if not dist.is_initialized():
-        cuda = torch.cuda.is_available() and device != "cpu"
-        if cuda:
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
-        dist.init_process_group("nccl" if cuda else "gloo")
-    return True
-
-
-def barrier() -> None:
-    if world()[1] > 1:
-        dist.barrier()
-
-
-def _sum_over_processes(t: torch.Tensor) -> torch.Tensor:
-    if world()[1] > 1:
-        dist.all_reduce(t)
-    return t
 
 
 def steps_per_epoch(n_train: int, cfg: TrainConfig) -> int:
@@ -174,7 +131,7 @@ def train_epoch(
         scheduler.step()
         n = terms["loss"].new_tensor(1.0)
         sums += torch.stack([terms["loss"], terms["recon"], terms["kl"], n]).detach() * len(idx)
-    _sum_over_processes(sums)
+    sum_over_processes(sums)
     loss, bce, kl = (sums[:3] / sums[3]).tolist()
     if not all(math.isfinite(v) for v in (loss, bce, kl)):
         raise TrainingError(f"non-finite training loss (loss={loss}, bce={bce}, kl={kl})")
@@ -199,7 +156,7 @@ def evaluate(model, dd: DeviceData, idx: torch.Tensor, beta: float = 1.0) -> dic
         terms = vae_loss(x_hat, x, mu, logvar, beta)
         n = terms["loss"].new_tensor(1.0)
         sums += torch.stack([terms["loss"], terms["recon"], terms["kl"], n]) * len(b)
-    _sum_over_processes(sums)
+    sum_over_processes(sums)
     loss, bce, kl = (sums[:3] / sums[3]).tolist()
     return {"loss": loss, "bce": bce, "kl": kl}
 
@@ -367,6 +324,11 @@ def write_history(path, history: list[dict]) -> None:
     atomic_write(path, lambda p: p.write_text("\n".join(lines) + "\n"))
 
 
+def history_columns(history: list[dict]) -> dict[str, np.ndarray]:
+    """History rows as one array per column."""
+    return {k: np.array([row[k] for row in history]) for k in history[0]}
+
+
 def read_history(path) -> list[dict]:
     """Rows of a ``history.csv`` as dicts of numbers."""
     header, *rows = Path(path).read_text().strip().splitlines()
@@ -375,3 +337,76 @@ def read_history(path) -> list[dict]:
         {c: (int(v) if c == "epoch" else float(v)) for c, v in zip(cols, r.split(","))}
         for r in rows
     ]
+
+
+# --------------------------------------------------------------------------- one model of a run
+
+
+@dataclass
+class TrainResult:
+    """One model's training: the history of its completed epochs, and why it stopped early.
+
+    ``failure`` is None when every epoch ran; otherwise it is the message of the
+    :class:`TrainingError`, and ``history`` holds the good epochs kept in the checkpoint.
+    """
+
+    latent_dim: int
+    history: list[dict]
+    failure: str | None = None
+
+
+def checkpoint_history(path) -> list[dict]:
+    """The history rows stored in a checkpoint ([] when there is none)."""
+    path = Path(path)
+    return list(torch.load(path, weights_only=True)["history"]) if path.exists() else []
+
+
+def train_model(
+    data: XrayData,
+    train_idx,
+    test_idx,
+    cfg: RunConfig,
+    out,
+    latent_dim: int,
+    resume: bool = False,
+    progress=None,
+    device=None,
+) -> TrainResult:
+    """Train (or continue) the model of ``latent_dim`` in the run folder ``out``.
+
+    Writes its checkpoint every epoch, then its history and weights (see :mod:`layout`).
+    ``progress(latent_dim, done, total)`` may return a per-epoch callback. A non-finite loss
+    ends training with a failed :class:`TrainResult`; its last good checkpoint is kept.
+    """
+    folder = layout.model_dir(out, latent_dim)
+    ckpt = folder / layout.CHECKPOINT
+    if not resume and is_main():
+        ckpt.unlink(missing_ok=True)
+    barrier()  # every process sees the same checkpoint (or none)
+    torch.manual_seed(derive_seed(cfg.seed, f"init-{latent_dim}"))
+    model = build_model(cfg.model, data.image_size, latent_dim)
+    done = len(checkpoint_history(ckpt))
+    if done:
+        log.info("latent %d: resuming after epoch %d of %d", latent_dim, done, cfg.train.epochs)
+    report = progress(latent_dim, done, cfg.train.epochs) if progress else None
+    start = time.perf_counter()
+    try:
+        history = fit(
+            model,
+            data,
+            train_idx,
+            test_idx,
+            cfg.train,
+            seed=derive_seed(cfg.seed, f"train-{latent_dim}"),
+            device=device,
+            callback=report,
+            checkpoint_path=ckpt,
+            config_dict=cfg.to_dict(),
+        )
+    except TrainingError as e:
+        return TrainResult(latent_dim, checkpoint_history(ckpt), str(e))
+    log.info("latent %d: trained in %.1f s", latent_dim, time.perf_counter() - start)
+    if is_main():
+        write_history(folder / layout.HISTORY, history)
+        save_model(folder / layout.WEIGHTS, model)
+    return TrainResult(latent_dim, history)

@@ -1,0 +1,214 @@
+"""What a run measured, as dataclasses: the steps fill them, ``metrics.json`` is written from
+them and read back into them, and the report reads their fields. No torch here.
+
+Field order is the key order in ``metrics.json``; optional fields left at ``None`` are not
+written. :func:`to_dict` and :func:`from_dict` convert any of these classes to and from plain
+JSON values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+
+
+@dataclass(kw_only=True)
+class Spread:
+    """A per-image measure over the test set: mean, median, 10th and 90th percentile."""
+
+    mean: float
+    median: float
+    p10: float
+    p90: float
+
+
+@dataclass(kw_only=True)
+class Trend:
+    """How an image feature changes along an interpolation path.
+
+    ``effect`` is the least-squares slope over t in standard deviations of the feature across
+    the analysed images: the change from t = 0 to t = 1, comparable between features.
+    """
+
+    start: float
+    end: float
+    slope: float
+    effect: float
+
+
+@dataclass(kw_only=True)
+class PathSummary:
+    """One interpolation: its axis label, the axis values of its endpoints, feature trends."""
+
+    label: str
+    values: list[float]
+    trends: dict[str, Trend]
+
+
+@dataclass(kw_only=True)
+class ModelAnalysis:
+    """The latent analysis of one model (``models.<latent_dim>.analysis`` in metrics.json)."""
+
+    n_samples: int
+    # reconstruction of the whole test set, per image (nats, dB, SSIM)
+    test_bce: Spread
+    test_bce_floor: Spread
+    test_bce_above_floor: Spread
+    test_mse: Spread
+    test_psnr: Spread
+    test_ssim: Spread
+    # K-means on the sample's latent means
+    clusters: int  # K of K-means
+    silhouette: dict[str, float]
+    cluster_sizes: list[int]
+    cluster_features: list[dict[str, float]]
+    silhouette_chosen: float | None = None
+    label_share_per_cluster: list[dict[str, float]] | None = None
+    purity: float | None = None
+    nmi: float | None = None
+    # PCA and t-SNE maps
+    pca_explained_variance: list[float]
+    trustworthiness: dict[str, float]
+    knn_accuracy: dict[str, float] | None = None
+    probe_auc: float | None = None
+    # latent use and interpolations
+    kl_per_dim: list[float]
+    active_units: int
+    interpolation_dim: int
+    interpolations: dict[str, PathSummary]
+
+
+@dataclass(kw_only=True)
+class ModelResult:
+    """One model of the run: its final losses (nats per image), or why training failed."""
+
+    failed: str | None = None  # the TrainingError's message; the fields below are then None
+    test_loss: float | None = None
+    test_bce: float | None = None
+    test_kl: float | None = None
+    train_loss: float | None = None
+    train_bce: float | None = None
+    train_kl: float | None = None
+    epochs: int  # completed (good) epochs
+    train_seconds: float | None = None
+    analysis: ModelAnalysis | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.failed is None
+
+
+@dataclass(kw_only=True)
+class Exploration:
+    """What the data exploration measured; ``figures`` maps file name -> caption."""
+
+    figures: dict[str, str]
+    brightness_mean: float
+    contrast_mean: float
+    pca_components: int
+
+
+@dataclass(kw_only=True)
+class DataSummary:
+    """The loaded set, without identifiers (``data`` in metrics.json and config.json)."""
+
+    source: str
+    n_images: int
+    image_size: int
+    native_shape: list[int]
+    source_dtype: str
+    storage_dtype: str
+    normalize: str
+    n_constant_images: int
+    has_labels: bool
+    patient_grouped: bool
+    notes: list[str]
+    label_names: list[str] | None = None
+    label_counts: dict[str, int] | None = None
+    n_patients: int | None = None
+    n_train: int | None = None
+    n_test: int | None = None
+    exploration: Exploration | None = None
+
+
+@dataclass(kw_only=True)
+class Comparison:
+    """Between models: agreement of their clusterings and of their latent spaces."""
+
+    sample_note: str
+    n_samples: int
+    ari: dict[str, float]  # "4-16": adjusted Rand index of the two models' clusters
+    linear_r2: dict[str, float]  # "4->16": R^2 of a linear map from latent 4 to latent 16
+    config: dict  # the analysis settings used
+
+
+@dataclass(kw_only=True)
+class Timings:
+    """Seconds of wall time per stage (``analysis`` per latent size)."""
+
+    data: float | None = None
+    train: float | None = None
+    analysis: dict[str, float] | None = None
+    report: float | None = None
+
+
+@dataclass(kw_only=True)
+class StudyMetrics:
+    """Everything in ``metrics.json``."""
+
+    data: DataSummary
+    models: dict[int, ModelResult]
+    timings: Timings = field(default_factory=Timings)
+    analysis: Comparison | None = None
+
+    @property
+    def trained(self) -> dict[int, ModelResult]:
+        """The models whose training finished, by latent size."""
+        return {k: m for k, m in self.models.items() if m.ok}
+
+    @property
+    def analysed(self) -> dict[int, ModelAnalysis]:
+        """The analyses of the models that have one, by latent size."""
+        return {k: m.analysis for k, m in self.models.items() if m.analysis is not None}
+
+
+# --------------------------------------------------------------------------- conversion
+
+
+def to_dict(obj):
+    """A dataclass (nested) as plain JSON values; ``None`` fields are left out."""
+    if dataclasses.is_dataclass(obj):
+        return {
+            f.name: to_dict(v)
+            for f in dataclasses.fields(obj)
+            if (v := getattr(obj, f.name)) is not None
+        }
+    if isinstance(obj, dict):
+        return {k: to_dict(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [to_dict(v) for v in obj]
+    return obj
+
+
+def from_dict(cls, value):
+    """Build ``cls`` (a dataclass above, or a type such as ``dict[int, ModelResult]``) from
+    plain JSON values, converting nested dataclasses and dictionary keys by the type hints."""
+    origin = typing.get_origin(cls)
+    if origin in (typing.Union, types.UnionType):
+        if value is None:
+            return None
+        (inner,) = [a for a in typing.get_args(cls) if a is not type(None)]
+        return from_dict(inner, value)
+    if dataclasses.is_dataclass(cls):
+        hints = typing.get_type_hints(cls)
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: from_dict(hints[k], v) for k, v in value.items() if k in names})
+    if origin is dict:
+        key, item = typing.get_args(cls)
+        return {key(k): from_dict(item, v) for k, v in value.items()}
+    if origin is list:
+        (item,) = typing.get_args(cls)
+        return [from_dict(item, v) for v in value]
+    return value
