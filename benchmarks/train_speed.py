@@ -25,9 +25,10 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from cxrvae.config import RunConfig
-from cxrvae.data import load_npz, split_indices
+from cxrvae.data import load_npz
 from cxrvae.model import ConvVAE, vae_loss
 from cxrvae.seeding import derive_seed
+from cxrvae.split import split_indices
 from cxrvae.train import DeviceData, build_model, evaluate, fit
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared/data/pediatric_cxr_64.npz"

@@ -60,6 +60,24 @@ def metrics_text(path: Path) -> str:
     return json.dumps(_drop_timings(json.loads(path.read_text())), indent=2)
 
 
+def json_differences(a, b, where="") -> list[str]:
+    """Paths (``models.4.analysis.n_clusters``) where two JSON values differ."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = [f"{where}{k} (only in base)" for k in a if k not in b]
+        out += [f"{where}{k} (only in head)" for k in b if k not in a]
+        for k in a:
+            if k in b:
+                out += json_differences(a[k], b[k], f"{where}{k}.")
+        if not out and list(a) != list(b):
+            out.append(f"{where} (key order)")
+        return out
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [
+            d for i, (x, y) in enumerate(zip(a, b)) for d in json_differences(x, y, f"{where}{i}.")
+        ]
+    return [] if a == b and type(a) is type(b) else [where.rstrip(".")]
+
+
 def history_text(path: Path) -> str:
     lines = path.read_text().splitlines()
     col = lines[0].split(",").index("seconds")
@@ -144,11 +162,17 @@ def main(argv=None) -> int:
         took = run_cxrvae(ROOT / "src", command, head_run)
         print(f"head (this checkout): {took:.1f} s")
         required, extra = compare(base_run, head_run)
-    for rel, same in required:
-        print(f"{'identical' if same else 'DIFFERENT':>10}  {rel}")
-    print("informational:")
-    for rel, same in extra:
-        print(f"{'identical' if same else 'different':>10}  {rel}")
+        for rel, same in required:
+            print(f"{'identical' if same else 'DIFFERENT':>10}  {rel}")
+            if rel == "metrics.json" and not same:
+                a, b = (
+                    _drop_timings(json.loads((r / rel).read_text())) for r in (base_run, head_run)
+                )
+                for where in json_differences(a, b)[:20]:
+                    print(f"{'':>12}{where}")
+        print("informational:")
+        for rel, same in extra:
+            print(f"{'identical' if same else 'different':>10}  {rel}")
     ok = bool(required) and all(s for _, s in required)
     print(
         "same outputs" if ok else "outputs differ",

@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 
-from cxrvae.data import load_npz, patient_groups, split_indices
+from cxrvae.data import load_npz
 from cxrvae.errors import DataError
 from cxrvae.explore import image_stats
+from cxrvae.split import patient_groups, split_indices
 from cxrvae.synthetic import synthetic_xrays
 
 

@@ -53,7 +53,7 @@ def test_vae_loss_matches_hand_computation():
         bce -= t * math.log(p) + (1 - t) * math.log(1 - p)
     kl = 0.5 * (0.5**2 + 1 - 1 - 0.0) + 0.5 * (1.0 + 0.25 - 1 - math.log(0.25))
     out = vae_loss(logits, x, mu, logvar)
-    assert out["recon"].item() == pytest.approx(bce, rel=1e-6)
+    assert out["bce"].item() == pytest.approx(bce, rel=1e-6)
     assert out["kl"].item() == pytest.approx(kl, rel=1e-6)
     assert out["loss"].item() == pytest.approx(bce + kl, rel=1e-6)
 

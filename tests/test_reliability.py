@@ -374,7 +374,8 @@ def test_small_sets_adapt_and_say_what_was_used(tmp_path, tiny_cli):
     path = tmp_path / "input.npz"
     np.savez(path, images=_good(30))
     out = tmp_path / "run"
-    args = ["run", str(path), "--out", str(out), *tiny_cli, "--clusters", "40", "--perplexity", "5"]
+    args = ["run", str(path), "--out", str(out), *tiny_cli, "--n-clusters", "40"]
+    args += ["--perplexity", "5"]
     assert main(args) == 0
     m = json.loads((out / "metrics.json").read_text())
     n_train, n_test = m["data"]["n_train"], m["data"]["n_test"]
@@ -382,4 +383,4 @@ def test_small_sets_adapt_and_say_what_was_used(tmp_path, tiny_cli):
     note = m["analysis"]["sample_note"]
     assert f"all {n_train} training images encoded (fewer than 1000)" in note
     assert f"reconstructions show all {n_test} test images" in note
-    assert m["models"]["2"]["analysis"]["clusters"] == n_train - 1
+    assert m["models"]["2"]["analysis"]["n_clusters"] == n_train - 1

@@ -30,7 +30,7 @@ def _analysis(active_units, effects, latent_dim):
     return {
         "n_samples": 100,
         **{f"test_{k}": _spread(v) for k, v in QUALITY.items()},
-        "clusters": 2,
+        "n_clusters": 2,
         "cluster_sizes": [60, 40],
         "silhouette": {"2": 0.6, "3": 0.4},
         "silhouette_chosen": 0.6,

@@ -337,7 +337,7 @@ def test_run_without_data_uses_pneumoniamnist_and_says_so(
     assert main(["train", *args]) == 0
     assert "no DATA given: using pneumoniamnist:64" in capsys.readouterr().err
     saved = json.loads((tmp_path / "runs" / "pneumoniamnist_64" / "config.json").read_text())
-    assert saved["data_path"] == "pneumoniamnist:64"
+    assert saved["source"] == "pneumoniamnist:64"
     assert saved["config"]["data"]["image_size"] == 32  # --image-size wins over the set's size
     # analyze finds the data again through the cache
     assert main(["analyze", "runs/pneumoniamnist_64", "--n-samples", "40", "-q"]) == 0

@@ -3,9 +3,10 @@ import pytest
 import torch
 
 from cxrvae.config import TrainConfig
-from cxrvae.data import load_npz, split_indices
+from cxrvae.data import load_npz
 from cxrvae.latent import reconstruct
 from cxrvae.model import ConvVAE, vae_loss
+from cxrvae.split import split_indices
 from cxrvae.train import (
     DeviceData,
     build_model,

@@ -26,7 +26,7 @@ _EXPORTS = {
     "load_npz": "data",
     "load_folder": "data",
     "export_npz": "data",
-    "split_indices": "data",
+    "split_indices": "split",
     "synthetic_xrays": "synthetic",
     "ConvVAE": "model",
     "vae_loss": "model",

@@ -157,37 +157,37 @@ def _reconstruction_step(model, s: Sample, latent_dim: int) -> tuple[dict, np.nd
     return fields, recon, quality["bce_above_floor"]
 
 
-def _choose_k(mu, s: Sample, latent_dim: int) -> tuple[int, dict[int, float]]:
+def _choose_n_clusters(mu, s: Sample, latent_dim: int) -> tuple[int, dict[int, float]]:
     """K of K-means: the configured one, or the best silhouette (then drawn)."""
     a = s.cfg.analysis
-    if a.clusters is not None:
-        k = min(a.clusters, len(mu) - 1)
-        if k < a.clusters:
+    if a.n_clusters is not None:
+        n_clusters = min(a.n_clusters, len(mu) - 1)
+        if n_clusters < a.n_clusters:
             log.warning(
                 "latent %d: %d clusters asked for %d images; using %d",
                 latent_dim,
-                a.clusters,
+                a.n_clusters,
                 len(mu),
-                k,
+                n_clusters,
             )
-        return k, {}
+        return n_clusters, {}
     curve = lt.silhouette_curve(mu, a.k_range, derive_seed(s.cfg.seed, "kmeans"), a.n_init)
-    k = max(curve, key=curve.get)
+    n_clusters = max(curve, key=curve.get)
     save_figure(
-        plot_silhouette(curve, k, f"Latent {latent_dim}: silhouette of K-means by K"),
+        plot_silhouette(curve, n_clusters, f"Latent {latent_dim}: silhouette of K-means by K"),
         FIGURES["silhouette"].file(s.out, latent_dim=latent_dim),
     )
-    return k, curve
+    return n_clusters, curve
 
 
 def _cluster_step(mu, s: Sample, latent_dim: int) -> tuple[dict, np.ndarray]:
     """K-means and its galleries; returns (metrics fields, cluster of each sampled image)."""
-    k, curve = _choose_k(mu, s, latent_dim)
-    clusters = lt.kmeans(mu, k, derive_seed(s.cfg.seed, "kmeans"), s.cfg.analysis.n_init)
-    sizes = np.bincount(clusters, minlength=k)
+    n_clusters, curve = _choose_n_clusters(mu, s, latent_dim)
+    clusters = lt.kmeans(mu, n_clusters, derive_seed(s.cfg.seed, "kmeans"), s.cfg.analysis.n_init)
+    sizes = np.bincount(clusters, minlength=n_clusters)
     rng = np.random.default_rng(derive_seed(s.cfg.seed, f"gallery-{latent_dim}"))
     galleries = []
-    for c in range(k):
+    for c in range(n_clusters):
         members = np.flatnonzero(clusters == c)
         pick = np.sort(rng.choice(members, size=min(GALLERY_SIZE, len(members)), replace=False))
         galleries.append(s.data.normalized(s.sample_idx[pick]))
@@ -198,16 +198,16 @@ def _cluster_step(mu, s: Sample, latent_dim: int) -> tuple[dict, np.ndarray]:
         FIGURES["clusters"].file(s.out, latent_dim=latent_dim),
     )
     fields = {
-        "clusters": int(k),
-        "silhouette": {str(kk): v for kk, v in curve.items()},
+        "n_clusters": int(n_clusters),
+        "silhouette": {str(n): v for n, v in curve.items()},
         "cluster_sizes": sizes.tolist(),
         "cluster_features": [
             {f: float(s.features[f][clusters == c].mean()) for f in CLUSTER_FEATURES}
-            for c in range(k)
+            for c in range(n_clusters)
         ],
     }
     if curve:
-        fields["silhouette_chosen"] = curve[k]
+        fields["silhouette_chosen"] = curve[n_clusters]
     labels = s.labels
     if labels is not None:
         fields["label_share_per_cluster"] = [
@@ -215,7 +215,7 @@ def _cluster_step(mu, s: Sample, latent_dim: int) -> tuple[dict, np.ndarray]:
                 n: float(np.mean(labels[clusters == c] == j))
                 for j, n in enumerate(s.data.label_names)
             }
-            for c in range(k)
+            for c in range(n_clusters)
         ]
         fields.update(ev.cluster_label_agreement(clusters, labels))
     return fields, clusters
@@ -224,7 +224,7 @@ def _cluster_step(mu, s: Sample, latent_dim: int) -> tuple[dict, np.ndarray]:
 def _map_step(mu, clusters, s: Sample, latent_dim: int) -> tuple[dict, np.ndarray, np.ndarray]:
     """PCA and t-SNE maps coloured by cluster (and label); returns (fields, pca, tsne)."""
     seed, name = s.cfg.seed, f"Latent {latent_dim}"
-    k = int(clusters.max()) + 1
+    n_clusters = int(clusters.max()) + 1
     pca_xy, evr = lt.pca(mu, derive_seed(seed, "pca"))
     tsne_xy = lt.tsne(mu, s.cfg.analysis.perplexity, derive_seed(seed, "tsne"))
     save_figure(
@@ -232,7 +232,7 @@ def _map_step(mu, clusters, s: Sample, latent_dim: int) -> tuple[dict, np.ndarra
             pca_xy,
             tsne_xy,
             clusters,
-            [f"cluster {c}" for c in range(k)],
+            [f"cluster {c}" for c in range(n_clusters)],
             f"{name}: {len(mu)} training images coloured by K-means cluster",
             evr,
         ),
@@ -384,14 +384,14 @@ def compare_models(results: dict[int, AnalysedModel], s: Sample) -> Comparison:
     save_figure(
         plot_reconstructions(
             s.data.normalized(s.recon_idx),
-            {f"latent {k}": r.recon for k, r in results.items()},
+            {f"latent {d}": r.recon for d, r in results.items()},
             f"The same {len(s.recon_idx)} test images reconstructed by every model",
         ),
         FIGURES["reconstructions_comparison"].file(s.out),
     )
     save_figure(
         plot_error_distribution(
-            {f"latent {k}": r.bce_above_floor for k, r in results.items()},
+            {f"latent {d}": r.bce_above_floor for d, r in results.items()},
             "BCE above its floor (nats per image)",
         ),
         FIGURES["error_distribution"].file(s.out),

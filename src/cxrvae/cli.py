@@ -15,9 +15,16 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .config import IMAGE_SIZES, NORMALIZE, RunConfig
+from .config import (
+    IMAGE_SIZES,
+    NORMALIZE,
+    RunConfig,
+    merge_settings,
+    read_config_file,
+    section_of,
+)
 from .datasets import parse_dataset
-from .errors import RunFolderError, TrainingError, UsageError
+from .errors import ConfigError, RunFolderError, TrainingError, UsageError
 
 DEFAULT_DATASET = "pneumoniamnist"
 
@@ -28,6 +35,19 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
+S = argparse.SUPPRESS  # settings default to absent, so that only given flags override a file
+
+
+def _config_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="read the settings from a TOML file or from a run's config.json (to replay that "
+        "run); flags given here override them",
+    )
+
+
 def _data_options(p: argparse.ArgumentParser) -> None:
     d = RunConfig()
     g = p.add_argument_group("data")
@@ -35,7 +55,7 @@ def _data_options(p: argparse.ArgumentParser) -> None:
         "--image-size",
         type=int,
         choices=IMAGE_SIZES,
-        default=None,
+        default=S,
         help="side of the square images the models see; other sizes are resized "
         f"with an antialiased resize (default: {d.data.image_size}, or the size of a "
         "public set named with one, e.g. pneumoniamnist:128)",
@@ -43,73 +63,92 @@ def _data_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--normalize",
         choices=NORMALIZE,
-        default=d.data.normalize,
+        default=S,
         help="min-max normalisation over the whole set (global) or over each image "
-        "(default: %(default)s)",
+        f"(default: {d.data.normalize})",
     )
     g.add_argument(
         "--drop-invalid",
-        action="store_true",
-        help="leave out images holding NaN or infinite values instead of refusing the file",
+        action=argparse.BooleanOptionalAction,
+        default=S,
+        help="leave out images holding NaN or infinite values instead of refusing the file "
+        "(default: refuse)",
     )
     g.add_argument(
         "--seed",
         type=int,
-        default=d.seed,
+        default=S,
         help="seed of the split, the weights, the batch order and the analysis "
-        "(default: %(default)s)",
+        f"(default: {d.seed})",
     )
 
 
-def _train_options(p: argparse.ArgumentParser) -> None:
-    d = RunConfig()
-    g = p.add_argument_group("models and training")
+def _model_options(p: argparse.ArgumentParser) -> None:
+    d = RunConfig().model
+    g = p.add_argument_group("models")
     g.add_argument(
         "--latent-dims",
         type=int,
         nargs="+",
-        default=list(d.model.latent_dims),
+        default=S,
         metavar="K",
-        help="one model per latent size (default: %(default)s)",
+        help=f"one model per latent size (default: {' '.join(map(str, d.latent_dims))})",
     )
     g.add_argument(
         "--widths",
         type=int,
         nargs="+",
-        default=list(d.model.widths),
+        default=S,
         metavar="C",
         help="encoder channel widths, one stride-2 layer each; the decoder mirrors "
-        "them (default: %(default)s)",
+        f"them (default: {' '.join(map(str, d.widths))})",
     )
-    g.add_argument("--no-batchnorm", action="store_true", help="no BatchNorm between hidden layers")
     g.add_argument(
-        "--epochs", type=int, default=d.train.epochs, help="epochs per model (default: %(default)s)"
+        "--batchnorm",
+        action=argparse.BooleanOptionalAction,
+        default=S,
+        help="BatchNorm between hidden layers (default: on)",
     )
+
+
+def _train_options(p: argparse.ArgumentParser) -> None:
+    d = RunConfig().train
+    g = p.add_argument_group("training")
+    g.add_argument("--epochs", type=int, default=S, help=f"epochs per model (default: {d.epochs})")
     g.add_argument(
         "--batch-size",
         type=int,
-        default=d.train.batch_size,
-        help="images per optimiser step (default: %(default)s)",
+        default=S,
+        help=f"images per optimiser step (default: {d.batch_size})",
     )
     g.add_argument(
         "--lr",
         type=float,
-        default=d.train.lr,
-        help="peak learning rate of Adam's one-cycle schedule (default: %(default)s)",
+        default=S,
+        help=f"peak learning rate of Adam's one-cycle schedule (default: {d.lr:g})",
     )
     g.add_argument(
         "--beta",
         type=float,
-        default=d.train.beta,
-        help="weight of the KL term (default: %(default)s, the plain VAE)",
+        default=S,
+        help=f"weight of the KL term (default: {d.beta:g}, the plain VAE)",
     )
     g.add_argument(
         "--max-steps",
         type=int,
-        default=None,
+        default=S,
         metavar="N",
         help="at most N optimiser steps per epoch (smoke runs, benchmarks)",
     )
+    g.add_argument(
+        "--device",
+        default=S,
+        help=f"auto (CUDA when present, else CPU), cpu, cuda, cuda:1... (default: {d.device})",
+    )
+
+
+def _process_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("processes and logs")
     g.add_argument(
         "--parallel-models",
         action=argparse.BooleanOptionalAction,
@@ -125,17 +164,12 @@ def _train_options(p: argparse.ArgumentParser) -> None:
         help="also log per-epoch losses to DIR/tensorboard, and the encoded sample with "
         "thumbnails for TensorBoard's projector (needs: pip install 'cxrvae[tensorboard]')",
     )
-    g.add_argument(
-        "--device",
-        default=d.train.device,
-        help="auto (CUDA when present, else CPU), cpu, cuda, cuda:1... (default: %(default)s)",
-    )
 
 
-def _clusters(value: str):
-    """'auto' stays 'auto' (the silhouette chooses K); anything else must be a number."""
+def _n_clusters(value: str):
+    """'auto' means None (the silhouette chooses K); anything else must be a number."""
     if value == "auto":
-        return value
+        return None
     try:
         return int(value)
     except ValueError:
@@ -148,37 +182,26 @@ def _analysis_options(p: argparse.ArgumentParser, keep_saved: bool = False) -> N
     g = p.add_argument_group("latent analysis")
     saved = " (default: as saved in the run)" if keep_saved else ""
     g.add_argument(
-        "--clusters",
-        type=_clusters,
-        default=None if keep_saved else "auto",
+        "--n-clusters",
+        type=_n_clusters,
+        default=S,
         metavar="K",
-        help="K-means clusters, or 'auto': the K in 2-10 with the best "
-        "silhouette" + (saved or " (default: auto)"),
+        help="K-means clusters, or 'auto': the K in 2-10 with the best silhouette"
+        + (saved or " (default: auto)"),
     )
     g.add_argument(
         "--n-samples",
         type=int,
-        default=None if keep_saved else d.n_samples,
+        default=S,
         help="training images encoded for the latent analysis"
         + (saved or f" (default: {d.n_samples})"),
     )
     g.add_argument(
         "--perplexity",
         type=float,
-        default=None if keep_saved else d.perplexity,
+        default=S,
         help="t-SNE perplexity" + (saved or f" (default: {d.perplexity:g})"),
     )
-
-
-def _analysis_overrides(args) -> dict:
-    out = {}
-    if args.clusters is not None:
-        out["clusters"] = None if args.clusters == "auto" else args.clusters
-    if args.n_samples is not None:
-        out["n_samples"] = args.n_samples
-    if args.perplexity is not None:
-        out["perplexity"] = args.perplexity
-    return out
 
 
 def _run_options(p: argparse.ArgumentParser) -> None:
@@ -200,34 +223,30 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="print warnings and errors only")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="cxrvae",
-        description="Train convolutional VAEs on chest X-rays and explain what their latent "
-        "spaces learned.",
-        epilog="Run 'cxrvae COMMAND --help' for the options of a command.",
-    )
-    parser.add_argument("--version", action="version", version=f"cxrvae {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+DATA_HELP = (
+    "chest X-ray images: an .npz (any common layout: one image array, several "
+    "arrays with labels, or MedMNIST's train/val/test), an .npy array, a folder of "
+    "PNG/JPEG/TIFF/BMP or DICOM files (labels from subfolder names), or a public set: "
+    "pneumoniamnist or chestmnist, optionally with a size (pneumoniamnist:128), "
+    "downloaded once and cached"
+)
+DEFAULT_HELP = (
+    f" (default: the DATA named by --config, else {DEFAULT_DATASET}:64, or :128 when a CUDA "
+    "GPU is present)"
+)
 
-    data_help = (
-        "chest X-ray images: an .npz (any common layout: one image array, several "
-        "arrays with labels, or MedMNIST's train/val/test), an .npy array, a folder of "
-        "PNG/JPEG/TIFF/BMP or DICOM files (labels from subfolder names), or a public set: "
-        "pneumoniamnist or chestmnist, optionally with a size (pneumoniamnist:128), "
-        "downloaded once and cached"
-    )
-    default_help = f" (default: {DEFAULT_DATASET}:64, or :128 when a CUDA GPU is present)"
+
+def _add_training_commands(sub) -> None:
     p = sub.add_parser(
         "train",
         help="load the data and train one VAE per latent size",
         description="Load DATA, draw the exploration figures, split 80/20 and "
         "train one convolutional VAE per latent size.",
     )
-    p.add_argument("data", nargs="?", metavar="DATA", help=data_help + default_help)
-    _run_options(p)
-    _data_options(p)
-    _train_options(p)
+    p.add_argument("data", nargs="?", metavar="DATA", help=DATA_HELP + DEFAULT_HELP)
+    for add in (_config_option, _run_options, _data_options, _model_options, _train_options):
+        add(p)
+    _process_options(p)
     _common(p)
 
     p = sub.add_parser(
@@ -237,13 +256,15 @@ def build_parser() -> argparse.ArgumentParser:
         "analysis (reconstructions, K-means, PCA, t-SNE, "
         "interpolations), DIR/report.html and DIR/explorer.html.",
     )
-    p.add_argument("data", nargs="?", metavar="DATA", help=data_help + default_help)
-    _run_options(p)
-    _data_options(p)
-    _train_options(p)
+    p.add_argument("data", nargs="?", metavar="DATA", help=DATA_HELP + DEFAULT_HELP)
+    for add in (_config_option, _run_options, _data_options, _model_options, _train_options):
+        add(p)
+    _process_options(p)
     _analysis_options(p)
     _common(p)
 
+
+def _add_run_folder_commands(sub) -> None:
     p = sub.add_parser(
         "analyze",
         help="re-run the latent analysis of a trained run, and its report",
@@ -262,13 +283,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", type=Path, metavar="DIR", help="run folder")
     _common(p)
 
+
+def _add_data_commands(sub) -> None:
     p = sub.add_parser(
         "inspect",
         help="show what would be loaded from DATA, without training",
         description="Load DATA as 'train' would and print what was found: count, shape, "
         "types, value range, labels, patients, and what resizing and normalisation do.",
     )
-    p.add_argument("data", metavar="DATA", help=data_help)
+    p.add_argument("data", metavar="DATA", help=DATA_HELP)
+    _config_option(p)
     _data_options(p)
     _common(p)
 
@@ -278,40 +302,63 @@ def build_parser() -> argparse.ArgumentParser:
         description="Load DATA as 'train' would (resized and min-max normalised) and write "
         "OUT as an npz holding images (uint8, N x H x W), labels, label_names and ids.",
     )
-    p.add_argument("data", metavar="DATA", help=data_help)
+    p.add_argument("data", metavar="DATA", help=DATA_HELP)
     p.add_argument("output", type=Path, metavar="OUT.npz", help="npz file to write")
     p.add_argument("--overwrite", action="store_true", help="replace OUT.npz if it exists")
+    _config_option(p)
     _data_options(p)
     _common(p)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cxrvae",
+        description="Train convolutional VAEs on chest X-rays and explain what their latent "
+        "spaces learned.",
+        epilog="Run 'cxrvae COMMAND --help' for the options of a command. Settings flags "
+        "(--epochs, --latent-dims...) are the kebab-case names of the fields of a --config "
+        "file.",
+    )
+    parser.add_argument("--version", action="version", version=f"cxrvae {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_training_commands(sub)
+    _add_run_folder_commands(sub)
+    _add_data_commands(sub)
     return parser
 
 
+def settings_from_args(args: argparse.Namespace) -> dict:
+    """The settings given as flags, nested like a config file (``{"train": {"epochs": 5}}``)."""
+    given = vars(args)
+    out: dict = {}
+    for name, value in given.items():
+        section = section_of(name)
+        if section == "":
+            out[name] = value
+        elif section is not None:
+            out.setdefault(section, {})[name] = value
+    return out
+
+
 def config_from_args(args: argparse.Namespace) -> RunConfig:
-    """The RunConfig that the parsed options describe (defaults for groups a command lacks)."""
-    sections = {
-        "data": {
-            "image_size": _image_size(args),
-            "normalize": args.normalize,
-            "drop_invalid": args.drop_invalid,
-        }
-    }
-    if hasattr(args, "epochs"):
-        sections["model"] = {
-            "latent_dims": tuple(args.latent_dims),
-            "widths": tuple(args.widths),
-            "batchnorm": not args.no_batchnorm,
-        }
-        sections["train"] = {
-            "epochs": args.epochs,
-            "batch_size": args.batch_size,
-            "lr": args.lr,
-            "beta": args.beta,
-            "max_steps": args.max_steps,
-            "device": args.device,
-        }
-    if hasattr(args, "clusters"):
-        sections["analysis"] = _analysis_overrides(args)
-    return RunConfig().replace(seed=args.seed, **sections)
+    """The RunConfig of a command: defaults, then the --config file, then the flags given.
+
+    When neither sets the image size, a public set named with a size (pneumoniamnist:128)
+    sets it.
+    """
+    file_settings: dict = {}
+    if getattr(args, "config", None):
+        file_settings, _ = read_config_file(args.config)
+        try:
+            RunConfig.from_dict(file_settings)
+        except UsageError as e:
+            raise ConfigError(f"{args.config}: {e}") from None
+    settings = merge_settings(file_settings, settings_from_args(args))
+    if "image_size" not in settings.get("data", {}):
+        size = _size_of_named_set(getattr(args, "data", None))
+        if size is not None:
+            settings = merge_settings(settings, {"data": {"image_size": size}})
+    return RunConfig.from_dict(settings)
 
 
 def _progress_factory():
@@ -363,9 +410,16 @@ def _progress_factory():
 
 
 def _resolve_data(args) -> None:
-    """Fill in the default data set when DATA is omitted, and say so."""
+    """Fill in DATA when it is omitted: the source that --config names, else the default set;
+    and say so."""
     if args.data is not None:
         return
+    if args.config is not None:
+        _, source = read_config_file(args.config)
+        if source:
+            args.data = source
+            log.info("no DATA given: using %s, the source named by %s", source, args.config)
+            return
     import torch
 
     size = 128 if torch.cuda.is_available() else 64
@@ -378,14 +432,14 @@ def _resolve_data(args) -> None:
     )
 
 
-def _image_size(args) -> int:
-    """--image-size, else the size of a public set named with one, else the default."""
-    if args.image_size is not None:
-        return args.image_size
-    named = None if Path(args.data).exists() else parse_dataset(args.data)
-    if named is not None and named[1] is not None:
-        return min(IMAGE_SIZES, key=lambda s: (abs(s - named[1]), -s))
-    return RunConfig().data.image_size
+def _size_of_named_set(data) -> int | None:
+    """The model size for a public set named with a size (``pneumoniamnist:128`` -> 128)."""
+    if data is None or Path(data).exists():
+        return None
+    named = parse_dataset(data)
+    if named is None or named[1] is None:
+        return None
+    return min(IMAGE_SIZES, key=lambda s: (abs(s - named[1]), -s))
 
 
 def _out(args) -> Path:
@@ -470,7 +524,7 @@ def _cmd_run(args) -> int:
 def _cmd_analyze(args) -> int:
     from .study import analyze_study
 
-    analyze_study(args.dir, _analysis_overrides(args))
+    analyze_study(args.dir, settings_from_args(args).get("analysis"))
     log.info("report: %s", args.dir / "report.html")
     log.info("explorer: %s", args.dir / "explorer.html")
     return 0
@@ -569,7 +623,7 @@ def main(argv=None) -> int:
     matplotlib.use("Agg")  # the command line only writes figures to files
     parser = build_parser()
     args = parser.parse_args(argv)
-    several = args.command in ("train", "run") and init_distributed(args.device)
+    several = args.command in ("train", "run") and init_distributed(_device(args))
     logging.basicConfig(
         level=logging.WARNING if args.quiet or not is_main() else logging.INFO,
         format="%(message)s",
@@ -583,6 +637,14 @@ def main(argv=None) -> int:
             import torch.distributed as dist
 
             dist.destroy_process_group()
+
+
+def _device(args) -> str:
+    """The --device setting (flag or --config file); "auto" until the settings are checked."""
+    try:
+        return config_from_args(args).train.device
+    except UsageError:
+        return "auto"  # the command itself reports the error
 
 
 def _dispatch(args) -> int:

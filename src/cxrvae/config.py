@@ -1,9 +1,14 @@
-"""Run configuration: frozen dataclasses, validated on creation, saved as JSON. No torch here."""
+"""Run configuration: frozen dataclasses, validated on creation, saved as JSON and read from
+TOML or a run's own ``config.json``. No torch here.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import tomllib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .errors import ConfigError
 
@@ -49,8 +54,10 @@ class ModelConfig:
     batchnorm: bool = True
 
     def __post_init__(self):
-        object.__setattr__(self, "latent_dims", tuple(int(d) for d in self.latent_dims))
-        object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
+        for name in ("latent_dims", "widths"):  # a single number is a list of one
+            value = getattr(self, name)
+            value = (value,) if isinstance(value, int) else value
+            object.__setattr__(self, name, tuple(int(v) for v in value))
         _check(
             len(self.latent_dims) > 0 and all(d >= 1 for d in self.latent_dims),
             f"latent_dims must be positive integers, got {self.latent_dims}",
@@ -92,7 +99,7 @@ class AnalysisConfig:
     """Latent-space analysis: sample size, clustering, maps and interpolation."""
 
     n_samples: int = 1000
-    clusters: int | None = None  # None: the K in k_range with the best silhouette
+    n_clusters: int | None = None  # None ("auto"): the K in k_range with the best silhouette
     k_range: tuple[int, int] = (2, 10)
     n_init: int = 10
     perplexity: float = 30.0
@@ -101,10 +108,12 @@ class AnalysisConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "k_range", tuple(int(k) for k in self.k_range))
+        if self.n_clusters == "auto":  # how TOML and the command line say None
+            object.__setattr__(self, "n_clusters", None)
         _check(self.n_samples >= 10, f"n_samples must be >= 10, got {self.n_samples}")
         _check(
-            self.clusters is None or self.clusters >= 2,
-            f"clusters must be >= 2, got {self.clusters}",
+            self.n_clusters is None or self.n_clusters >= 2,
+            f"n_clusters must be 'auto' or >= 2, got {self.n_clusters}",
         )
         _check(
             2 <= self.k_range[0] <= self.k_range[1],
@@ -140,21 +149,16 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> RunConfig:
-        """Rebuild from :meth:`to_dict` output; unknown keys are an error."""
-        parts = {
-            "data": DataConfig,
-            "model": ModelConfig,
-            "train": TrainConfig,
-            "analysis": AnalysisConfig,
-        }
+        """Build from nested settings (:meth:`to_dict` output, or part of it: missing fields
+        keep their defaults). Unknown keys are an error that names them."""
         kwargs = {}
         for key, value in d.items():
-            if key in parts:
-                kwargs[key] = parts[key](**value)
+            if key in SECTIONS:
+                kwargs[key] = _section(key, value)
             elif key == "seed":
-                kwargs[key] = int(value)
+                kwargs[key] = _typed("seed", value, int)
             else:
-                raise ConfigError(f"unknown configuration key {key!r}")
+                raise ConfigError(f"unknown setting {key!r} (known: seed, {', '.join(SECTIONS)})")
         return cls(**kwargs)
 
     def replace(self, **sections) -> RunConfig:
@@ -166,3 +170,99 @@ class RunConfig:
             else:
                 new[name] = dataclasses.replace(getattr(self, name), **changes)
         return dataclasses.replace(self, **new)
+
+
+SECTIONS = {
+    "data": DataConfig,
+    "model": ModelConfig,
+    "train": TrainConfig,
+    "analysis": AnalysisConfig,
+}
+RENAMED = {"clusters": "n_clusters"}  # setting names of earlier versions, read from old runs
+
+
+def section_of(name: str) -> str | None:
+    """The section ("data", "model"...) that has a field ``name``; "" for ``seed``."""
+    if name == "seed":
+        return ""
+    return next((s for s, c in SECTIONS.items() if name in _fields(c)), None)
+
+
+def _fields(cls) -> dict:
+    return {f.name: f for f in dataclasses.fields(cls)}
+
+
+def _typed(name: str, value, kind):
+    # TOML and JSON give ints, floats, strings, bools and lists: check the ones that matter.
+    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ConfigError(f"{name} must be a whole number, got {value!r}")
+    return value
+
+
+def _section(name: str, values) -> object:
+    cls = SECTIONS[name]
+    if not isinstance(values, dict):
+        raise ConfigError(f"[{name}] must be a table of settings, got {values!r}")
+    values = {RENAMED.get(k, k): v for k, v in values.items()}
+    unknown = sorted(set(values) - set(_fields(cls)))
+    if unknown:
+        raise ConfigError(
+            f"unknown setting {name}.{unknown[0]} (the [{name}] settings are "
+            f"{', '.join(_fields(cls))})"
+        )
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as e:
+        if isinstance(e, ConfigError):
+            raise
+        raise ConfigError(f"[{name}]: {e}") from None
+
+
+def read_config_file(path) -> tuple[dict, str | None]:
+    """The settings in a TOML file or in a run's ``config.json``, and the data source it names.
+
+    A TOML file holds ``seed`` and the tables ``[data]``, ``[model]``, ``[train]`` and
+    ``[analysis]`` with any of their fields (``n_clusters = "auto"``; leave a field out for its
+    default), and optionally ``source = "images.npz"``. A run's ``config.json`` holds the
+    resolved settings under ``config`` and the source under ``source``. Returns (nested
+    settings, source or None); the settings are checked when a :class:`RunConfig` is built.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read ({e.strerror or e})") from None
+    try:
+        raw = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as e:
+        kind = "JSON" if path.suffix.lower() == ".json" else "TOML"
+        raise ConfigError(f"{path}: not valid {kind} ({e})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a table of settings")
+    if "config" in raw:  # a run's own config.json
+        return raw["config"], raw.get("source", raw.get("data_path"))  # data_path: earlier versions
+    raw = dict(raw)
+    source = raw.pop("source", None)
+    return raw, source
+
+
+def load_config(path, overrides: dict | None = None) -> tuple[RunConfig, str | None]:
+    """:class:`RunConfig` from a file (see :func:`read_config_file`), with ``overrides``
+    (nested like the file) on top; and the data source the file names, if any."""
+    settings, source = read_config_file(path)
+    try:
+        RunConfig.from_dict(settings)  # the file alone, so that its errors name it
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+    return RunConfig.from_dict(merge_settings(settings, overrides or {})), source
+
+
+def merge_settings(base: dict, overrides: dict) -> dict:
+    """Nested settings with ``overrides`` replacing fields of ``base``, section by section."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in base.items()}
+    for key, value in overrides.items():
+        if isinstance(value, dict):
+            out.setdefault(key, {}).update(value)
+        else:
+            out[key] = value
+    return out

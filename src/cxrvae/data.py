@@ -8,7 +8,6 @@ never held as floats.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,18 +21,10 @@ from .folders import read_folder
 from .npzfile import ID_KEYS, LABEL_KEYS, read_npz
 from .pixels import resize_image, storage_dtype
 from .results import DataSummary
+from .split import patient_groups
 
 MIN_IMAGES = 10  # fewer cannot give a train and a test set of a few images each
 MAX_CLASSES = 50  # a per-image array with more distinct values is not taken as class labels
-# Patient identifiers inside file names, tried in order (first match wins):
-# Kermany pediatric set "person12_virus_40.jpeg", "IM-0011-0001.jpeg", "NORMAL2-IM-1427-0001.jpeg";
-# NIH ChestX-ray14 "00000001_000.png"; folder or name "patient00001" (CheXpert and others).
-PATIENT_PATTERNS = (
-    re.compile(r"(?:^|/)(person\d+)_"),
-    re.compile(r"(?:^|/)((?:[A-Za-z0-9]+-)?IM-\d+)-"),
-    re.compile(r"(patient\d+)", re.IGNORECASE),
-    re.compile(r"(?:^|/)(\d{6,})_\d+\."),
-)
 
 
 @dataclass
@@ -165,23 +156,6 @@ def _labels_from(per_image: dict, label_names, notes: list[str]):
     # Arbitrary class values: re-index 0..C-1, named by their values.
     labels = np.searchsorted(values, raw).astype(np.int64)
     return labels, [str(v.item()) for v in values], ids, per_image
-
-
-def patient_groups(ids: np.ndarray | None) -> np.ndarray | None:
-    """Patient identifier per image from file names, or None when names reveal no patient.
-
-    Each id is matched against ``PATIENT_PATTERNS`` (first match wins); ids that match none stay
-    their own group. Grouping is used only when some patient has more than one image.
-    """
-    if ids is None:
-        return None
-    groups = []
-    for s in ids:
-        s = str(s).replace("\\", "/")
-        m = next((m for p in PATIENT_PATTERNS if (m := p.search(s))), None)
-        groups.append(m.group(1) if m else s)
-    groups = np.asarray(groups)
-    return groups if len(np.unique(groups)) < len(groups) else None
 
 
 def _normalization(images: np.ndarray, mode: str, path: Path):
@@ -411,43 +385,3 @@ def as_uint8(images: np.ndarray, size: int | None = None) -> np.ndarray:
     if size is not None and out.shape[-1] > size:
         out = np.stack([resize_image(im, size) for im in out])
     return out
-
-
-# --------------------------------------------------------------------------- split
-
-
-def split_indices(
-    n: int, labels=None, groups=None, seed: int = 0, test_fraction: float = 0.2
-) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded train/test split, stratified by ``labels`` and grouped by ``groups`` when given.
-
-    Returns
-    -------
-    train_idx, test_idx : ndarray of int64, sorted
-    """
-    from sklearn.model_selection import (
-        GroupShuffleSplit,
-        StratifiedGroupKFold,
-        StratifiedShuffleSplit,
-    )
-
-    idx = np.arange(n)
-    k = max(2, int(round(1.0 / test_fraction)))
-    n_groups = 0 if groups is None else len(np.unique(groups))
-    if groups is not None and 2 <= n_groups < k:
-        # Too few patients for K folds: hold out about test_fraction of the patients.
-        gss = GroupShuffleSplit(n_splits=1, test_size=test_fraction, random_state=seed)
-        train, test = next(gss.split(idx, groups=groups))
-    elif groups is not None and n_groups >= k:
-        # K folds with one held out give a test share of 1/K; every patient on one side.
-        y = labels if labels is not None else np.zeros(n, dtype=np.int64)
-        folds = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
-        train, test = next(folds.split(idx, y, groups))
-    elif labels is not None and np.bincount(labels).min() >= 2:
-        sss = StratifiedShuffleSplit(n_splits=1, test_size=test_fraction, random_state=seed)
-        train, test = next(sss.split(idx, labels))
-    else:
-        perm = np.random.default_rng(seed).permutation(n)
-        n_test = max(1, int(round(n * test_fraction)))
-        train, test = perm[n_test:], perm[:n_test]
-    return np.sort(train).astype(np.int64), np.sort(test).astype(np.int64)

@@ -11,6 +11,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import pooch
+import requests
+
 from .errors import DataError
 
 log = logging.getLogger(__name__)
@@ -106,8 +109,6 @@ def cache_dir() -> Path:
     env = os.environ.get("CXRVAE_CACHE")
     if env:
         return Path(env).expanduser()
-    import pooch
-
     return Path(pooch.os_cache("cxrvae"))
 
 
@@ -119,9 +120,6 @@ def dataset_url() -> str:
 
 def fetch(ds: NamedSet, size: int) -> Path:
     """The cached file of ``ds`` at ``size`` px, downloaded and md5-checked on first use."""
-    import pooch
-    import requests
-
     fname = ds.file_name(size)
     url = dataset_url() + fname
     folder = cache_dir()

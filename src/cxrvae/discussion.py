@@ -164,7 +164,7 @@ def _label_clause(a: ModelAnalysis, label_names) -> str:
 def _cluster_answer(analysed: dict[int, ModelAnalysis], ari: dict, label_names) -> str:
     out = []
     for d, a in analysed.items():
-        s = f"Latent {d}: K = {a.clusters} (sizes {', '.join(map(str, a.cluster_sizes))})"
+        s = f"Latent {d}: K = {a.n_clusters} (sizes {', '.join(map(str, a.cluster_sizes))})"
         if _collapsed(a):
             s += " on a collapsed latent space (clusters of noise-level differences)"
         if a.silhouette_chosen is not None:

@@ -7,6 +7,14 @@ Every function takes numpy arrays and returns numbers or arrays; nothing here pl
 from __future__ import annotations
 
 import numpy as np
+from skimage.metrics import structural_similarity
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.manifold import trustworthiness
+from sklearn.metrics import normalized_mutual_info_score
+from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict, cross_val_score
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 N_FOLDS = 5
 N_NEIGHBORS = 5  # k-NN label accuracy
@@ -39,8 +47,6 @@ def reconstruction_quality(x: np.ndarray, x_hat: np.ndarray, bce: np.ndarray) ->
     dict of ndarray (n,): ``bce``, ``bce_floor``, ``bce_above_floor``, ``mse``, ``psnr`` (dB,
     data range 1) and ``ssim`` (scikit-image, data range 1).
     """
-    from skimage.metrics import structural_similarity
-
     x = np.asarray(x, dtype=np.float64)
     x_hat = np.asarray(x_hat, dtype=np.float64)
     floor = binary_entropy(x)
@@ -71,8 +77,6 @@ def summarize(values: np.ndarray) -> dict:
 def cluster_label_agreement(clusters: np.ndarray, labels: np.ndarray) -> dict:
     """Purity (share of images in their cluster's majority label) and normalised mutual
     information between K-means clusters and labels."""
-    from sklearn.metrics import normalized_mutual_info_score
-
     majority = sum(np.bincount(labels[clusters == c]).max() for c in np.unique(clusters))
     return {
         "purity": float(majority / len(labels)),
@@ -86,9 +90,6 @@ def linear_r2(z_from: np.ndarray, z_to: np.ndarray, seed: int) -> float:
     The share of the target space's variance (summed over its dimensions) that a linear
     function of the source explains on held-out images.
     """
-    from sklearn.linear_model import LinearRegression
-    from sklearn.model_selection import KFold, cross_val_predict
-
     folds = KFold(N_FOLDS, shuffle=True, random_state=seed)
     pred = cross_val_predict(LinearRegression(), z_from, z_to, cv=folds)
     resid = ((z_to - pred) ** 2).sum()
@@ -98,17 +99,12 @@ def linear_r2(z_from: np.ndarray, z_to: np.ndarray, seed: int) -> float:
 
 def map_trustworthiness(z: np.ndarray, coords: np.ndarray) -> float:
     """sklearn's trustworthiness of a 2-D map (1 = every map neighbour is a true neighbour)."""
-    from sklearn.manifold import trustworthiness
-
     k = min(TRUST_NEIGHBORS, (len(z) - 1) // 2)
     return float(trustworthiness(z, coords, n_neighbors=k))
 
 
 def knn_accuracy(features: np.ndarray, labels: np.ndarray, seed: int) -> float:
     """Cross-validated accuracy of a 5-nearest-neighbour classifier of the labels."""
-    from sklearn.model_selection import StratifiedKFold, cross_val_score
-    from sklearn.neighbors import KNeighborsClassifier
-
     folds = StratifiedKFold(_n_folds(labels), shuffle=True, random_state=seed)
     return float(
         cross_val_score(KNeighborsClassifier(N_NEIGHBORS), features, labels, cv=folds).mean()
@@ -120,11 +116,6 @@ def probe_auc(z: np.ndarray, labels: np.ndarray, seed: int) -> float:
 
     Binary labels give the usual AUC; more classes the macro one-vs-rest AUC.
     """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold, cross_val_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
     probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
     folds = StratifiedKFold(_n_folds(labels), shuffle=True, random_state=seed)
     scoring = "roc_auc" if len(np.unique(labels)) == 2 else "roc_auc_ovr"

@@ -153,6 +153,44 @@ def read_folder(folder, size: int, drop_invalid: bool = False) -> FolderImages:
     if not files:
         raise DataError(f"{folder}: no PNG, JPEG, TIFF, BMP or DICOM files in this folder or below")
     notes: list[str] = []
+    results = _read_all(folder, files, size, drop_invalid, notes)
+    paths = [r[0] for r in results]
+    images = [r[1] for r in results]
+    shapes = {tuple(r[2]) for r in results}
+    dtypes = sorted({str(im.dtype) for im in images})
+    if len(dtypes) > 1:
+        notes.append(
+            f"images of different types ({', '.join(dtypes)}) stored as float32; each keeps "
+            "its own value scale, so consider --normalize per-image"
+        )
+        images = [im.astype(np.float32) for im in images]
+    if any(r[3] == "colour" for r in results):
+        notes.append("colour images converted to grayscale (BT.601 luminance)")
+    rel = [p.relative_to(folder) for p in paths]
+    labels, source_split = _from_folder_names(rel, notes)
+    keys = [r[4] for r in results]
+    groups = np.asarray(keys) if all(keys) and len(set(keys)) < len(keys) else None
+    if len(shapes) > 1 or shapes != {(size, size)}:
+        hs, ws = [s[0] for s in shapes], [s[1] for s in shapes]
+        notes.append(
+            f"resized from {min(hs)}-{max(hs)} x {min(ws)}-{max(ws)} px to {size}x{size} "
+            "(antialiased bicubic, aspect ratio not kept)"
+        )
+    notes.insert(0, f"read {len(paths)} image files from {folder.name}/")
+    return FolderImages(
+        images=np.stack(images),
+        ids=np.asarray([r.as_posix() for r in rel]),
+        labels=labels,
+        source_split=source_split,
+        groups=groups,
+        source_dtype=dtypes[0] if len(dtypes) == 1 else "mixed",
+        native_shape=shapes.pop() if len(shapes) == 1 else (),
+        notes=notes,
+    )
+
+
+def _read_all(folder: Path, files: list[Path], size: int, drop_invalid: bool, notes: list):
+    """Each readable file as (path, image, native shape, note, patient key), read in threads."""
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
         futures = [pool.submit(_read_one, p, size) for p in files]
         results, skipped = [], []
@@ -169,19 +207,12 @@ def read_folder(folder, size: int, drop_invalid: bool = False) -> FolderImages:
         notes.append(f"left out {len(skipped)} unreadable files (first: {skipped[0]})")
     if not results:
         raise DataError(f"{folder}: none of the {len(files)} image files could be read")
-    paths = [r[0] for r in results]
-    images = [r[1] for r in results]
-    shapes = {tuple(r[2]) for r in results}
-    dtypes = sorted({str(im.dtype) for im in images})
-    if len(dtypes) > 1:
-        notes.append(
-            f"images of different types ({', '.join(dtypes)}) stored as float32; each keeps "
-            "its own value scale, so consider --normalize per-image"
-        )
-        images = [im.astype(np.float32) for im in images]
-    if any(r[3] == "colour" for r in results):
-        notes.append("colour images converted to grayscale (BT.601 luminance)")
-    rel = [p.relative_to(folder) for p in paths]
+    return results
+
+
+def _from_folder_names(rel: list[Path], notes: list) -> tuple[np.ndarray | None, ...]:
+    """Labels from the immediate subfolder names, and the source split from train/val/test
+    folders on the way (each None unless every file has one)."""
     parents = [r.parent.name if len(r.parts) > 1 else "" for r in rel]
     labels = None
     if all(parents) and not any(n.lower() in SPLIT_NAMES for n in parents):
@@ -191,24 +222,4 @@ def read_folder(folder, size: int, drop_invalid: bool = False) -> FolderImages:
         next((SPLIT_NAMES[s.lower()] for s in r.parts[:-1] if s.lower() in SPLIT_NAMES), "")
         for r in rel
     ]
-    source_split = np.asarray(splits) if all(splits) else None
-    keys = [r[4] for r in results]
-    groups = np.asarray(keys) if all(keys) and len(set(keys)) < len(keys) else None
-    if len(shapes) > 1 or shapes != {(size, size)}:
-        hs = [s[0] for s in shapes]
-        ws = [s[1] for s in shapes]
-        notes.append(
-            f"resized from {min(hs)}-{max(hs)} x {min(ws)}-{max(ws)} px to {size}x{size} "
-            "(antialiased bicubic, aspect ratio not kept)"
-        )
-    notes.insert(0, f"read {len(paths)} image files from {folder.name}/")
-    return FolderImages(
-        images=np.stack(images),
-        ids=np.asarray([r.as_posix() for r in rel]),
-        labels=labels,
-        source_split=source_split,
-        groups=groups,
-        source_dtype=dtypes[0] if len(dtypes) == 1 else "mixed",
-        native_shape=shapes.pop() if len(shapes) == 1 else (),
-        notes=notes,
-    )
+    return labels, np.asarray(splits) if all(splits) else None

@@ -11,6 +11,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.cluster import KMeans
+from sklearn.decomposition import PCA
+from sklearn.manifold import TSNE
+from sklearn.metrics import silhouette_score
 
 from .data import XrayData
 from .model import ConvVAE, kl_divergence
@@ -93,8 +97,6 @@ def sample_indices(pool, n_samples: int, seed: int) -> np.ndarray:
 
 def kmeans(z: np.ndarray, n_clusters: int, seed: int, n_init: int = 10) -> np.ndarray:
     """K-means labels (n,), renumbered so cluster 0 is the largest (stable colours)."""
-    from sklearn.cluster import KMeans
-
     raw = KMeans(n_clusters=n_clusters, n_init=n_init, random_state=seed).fit_predict(z)
     sizes = np.bincount(raw, minlength=n_clusters)
     order = np.argsort(-sizes, kind="stable")  # old label of the largest, second largest...
@@ -107,8 +109,6 @@ def silhouette_curve(
     z: np.ndarray, k_range: tuple[int, int], seed: int, n_init: int = 10
 ) -> dict[int, float]:
     """Silhouette score of K-means for each K in ``k_range`` (inclusive), K < n."""
-    from sklearn.metrics import silhouette_score
-
     out = {}
     for k in range(k_range[0], min(k_range[1], len(z) - 1) + 1):
         labels = kmeans(z, k, seed, n_init)
@@ -121,8 +121,6 @@ def silhouette_curve(
 
 def pca(z: np.ndarray, seed: int, n_components: int = 2):
     """PCA coordinates (n, n_components) and explained-variance ratios of all components (D,)."""
-    from sklearn.decomposition import PCA
-
     full = PCA(random_state=seed).fit(z)
     coords = full.transform(z)[:, :n_components]
     return coords, full.explained_variance_ratio_
@@ -130,8 +128,6 @@ def pca(z: np.ndarray, seed: int, n_components: int = 2):
 
 def tsne(z: np.ndarray, perplexity: float, seed: int) -> np.ndarray:
     """t-SNE coordinates (n, 2); the perplexity is capped below n / 3 for small samples."""
-    from sklearn.manifold import TSNE
-
     perplexity = float(min(perplexity, max(1.0, (len(z) - 1) / 3)))
     return TSNE(
         n_components=2, perplexity=perplexity, init="pca", random_state=seed, max_iter=1000

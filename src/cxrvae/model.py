@@ -124,10 +124,11 @@ def vae_loss(
 
     Returns
     -------
-    dict with ``loss``, ``recon`` (BCE summed over pixels) and ``kl`` (summed over latent
-    dimensions), each averaged over the batch. Computed in float32 whatever the autocast dtype.
+    dict with ``loss``, ``bce`` (binary cross-entropy summed over pixels) and ``kl`` (summed
+    over latent dimensions), each averaged over the batch. Computed in float32 whatever the
+    autocast dtype.
     """
     n = x.shape[0]
-    recon = F.binary_cross_entropy_with_logits(x_hat.float(), x.float(), reduction="sum") / n
+    bce = F.binary_cross_entropy_with_logits(x_hat.float(), x.float(), reduction="sum") / n
     kl = kl_divergence(mu.float(), logvar.float()).sum() / n
-    return {"loss": recon + beta * kl, "recon": recon, "kl": kl}
+    return {"loss": bce + beta * kl, "bce": bce, "kl": kl}

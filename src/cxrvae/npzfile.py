@@ -191,50 +191,53 @@ def _pick_arrays(path: Path, arrays: dict[str, np.ndarray], notes: list[str]):
     label_names = arrays.get("label_names")
     if label_names is not None and label_names.ndim != 1:
         label_names = None
-
     medmnist = [s for s in MEDMNIST_SPLITS if f"{s}_images" in arrays]
     if medmnist:
-        # MedMNIST layout: pool train/val/test, remember each image's source split.
-        parts = [arrays[f"{s}_images"] for s in medmnist]
-        for s, p in zip(medmnist, parts):
-            if not _is_numeric(p) or p.ndim < 2:
-                raise DataError(
-                    f"{path}: {s}_images ({p.dtype}, shape {p.shape}) is not a "
-                    "numeric array of images"
-                )
-        if len({p.shape[1:] for p in parts}) != 1:
-            raise DataError(f"{path}: the {', '.join(medmnist)} images have different shapes")
-        images = _joined(parts)
-        if images is None:
-            images = np.concatenate(parts)
-        split = np.concatenate([np.full(len(p), s) for s, p in zip(medmnist, parts)])
-        per_image = {}
-        label_parts = [arrays.get(f"{s}_labels") for s in medmnist]
-        if all(lp is not None and lp.ndim >= 1 for lp in label_parts):
-            if len({lp.shape[1:] for lp in label_parts}) != 1:
-                raise DataError(f"{path}: the *_labels arrays have different shapes")
-            labels = np.concatenate(label_parts)
-            if len(labels) != len(images):
-                raise DataError(
-                    f"{path}: {len(labels)} labels for {len(images)} images in the "
-                    "train/val/test arrays"
-                )
-            one = _to_1d_labels(labels, len(images))
-            if one is not None:
-                per_image["labels"] = one
-            elif labels.ndim == 2 and np.isin(labels, (0, 1)).all():
-                per_image["labels"] = _findings(labels, label_names, notes)
-                label_names = None
-            else:
-                notes.append(
-                    f"labels of shape {labels.shape[1:]} per image are not used as classes"
-                )
-        notes.append(
-            "pooled MedMNIST splits "
-            + ", ".join(f"{s} ({len(p)})" for s, p in zip(medmnist, parts))
-        )
-        return images, per_image, split, label_names
+        return _pick_medmnist(path, arrays, medmnist, label_names, notes)
+    return _pick_plain(path, arrays, label_names, notes)
 
+
+def _pick_medmnist(path: Path, arrays: dict, medmnist: list[str], label_names, notes: list):
+    """MedMNIST layout: pool train/val/test, remember each image's source split."""
+    parts = [arrays[f"{s}_images"] for s in medmnist]
+    for s, p in zip(medmnist, parts):
+        if not _is_numeric(p) or p.ndim < 2:
+            raise DataError(
+                f"{path}: {s}_images ({p.dtype}, shape {p.shape}) is not a numeric array of images"
+            )
+    if len({p.shape[1:] for p in parts}) != 1:
+        raise DataError(f"{path}: the {', '.join(medmnist)} images have different shapes")
+    images = _joined(parts)
+    if images is None:
+        images = np.concatenate(parts)
+    split = np.concatenate([np.full(len(p), s) for s, p in zip(medmnist, parts)])
+    per_image = {}
+    label_parts = [arrays.get(f"{s}_labels") for s in medmnist]
+    if all(lp is not None and lp.ndim >= 1 for lp in label_parts):
+        if len({lp.shape[1:] for lp in label_parts}) != 1:
+            raise DataError(f"{path}: the *_labels arrays have different shapes")
+        labels = np.concatenate(label_parts)
+        if len(labels) != len(images):
+            raise DataError(
+                f"{path}: {len(labels)} labels for {len(images)} images in the "
+                "train/val/test arrays"
+            )
+        one = _to_1d_labels(labels, len(images))
+        if one is not None:
+            per_image["labels"] = one
+        elif labels.ndim == 2 and np.isin(labels, (0, 1)).all():
+            per_image["labels"] = _findings(labels, label_names, notes)
+            label_names = None
+        else:
+            notes.append(f"labels of shape {labels.shape[1:]} per image are not used as classes")
+    notes.append(
+        "pooled MedMNIST splits " + ", ".join(f"{s} ({len(p)})" for s, p in zip(medmnist, parts))
+    )
+    return images, per_image, split, label_names
+
+
+def _pick_plain(path: Path, arrays: dict, label_names, notes: list):
+    """One image array (the largest numeric one) and the per-image arrays beside it."""
     candidates = {k: a for k, a in arrays.items() if _is_numeric(a) and a.ndim >= 2}
     if not candidates:
         raise DataError(

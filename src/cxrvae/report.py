@@ -121,7 +121,7 @@ def _training_rows(metrics: StudyMetrics) -> list[list]:
                 m.epochs,
                 _fmt(m.train_seconds, 0),
                 a.active_units if a else "-",
-                a.clusters if a else "-",
+                a.n_clusters if a else "-",
                 f"{a.silhouette_chosen:.3f}" if a and a.silhouette_chosen is not None else "-",
             ]
         )

@@ -60,7 +60,7 @@ class ModelAnalysis:
     test_psnr: Spread
     test_ssim: Spread
     # K-means on the sample's latent means
-    clusters: int  # K of K-means
+    n_clusters: int  # K of K-means
     silhouette: dict[str, float]
     cluster_sizes: list[int]
     cluster_features: list[dict[str, float]]
@@ -176,6 +176,8 @@ class StudyMetrics:
 
 # --------------------------------------------------------------------------- conversion
 
+RENAMED = {"clusters": "n_clusters"}  # keys of earlier versions, read from old runs
+
 
 def to_dict(obj):
     """A dataclass (nested) as plain JSON values; ``None`` fields are left out."""
@@ -203,8 +205,8 @@ def from_dict(cls, value):
         return from_dict(inner, value)
     if dataclasses.is_dataclass(cls):
         hints = typing.get_type_hints(cls)
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: from_dict(hints[k], v) for k, v in value.items() if k in names})
+        value = {RENAMED.get(k, k) if RENAMED.get(k) in hints else k: v for k, v in value.items()}
+        return cls(**{k: from_dict(hints[k], v) for k, v in value.items() if k in hints})
     if origin is dict:
         key, item = typing.get_args(cls)
         return {key(k): from_dict(item, v) for k, v in value.items()}

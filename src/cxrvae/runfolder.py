@@ -111,7 +111,8 @@ def source_ref(source, data: XrayData) -> str:
 def read_config(out) -> tuple[RunConfig, str]:
     """The run's saved configuration and the source of its images."""
     saved = read_json(Path(out) / layout.CONFIG)
-    return RunConfig.from_dict(saved["config"]), saved["data_path"]
+    source = saved.get("source", saved.get("data_path"))  # data_path: earlier versions
+    return RunConfig.from_dict(saved["config"]), source
 
 
 def read_metrics(out) -> StudyMetrics:

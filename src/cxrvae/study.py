@@ -16,7 +16,7 @@ from pathlib import Path
 from . import layout, tensorboard_logs
 from .analysis import analyze_model, compare_models, draw_sample
 from .config import RunConfig
-from .data import XrayData, load_data, split_indices
+from .data import XrayData, load_data
 from .distributed import barrier, init_distributed, is_main, on_main
 from .errors import RunFolderError
 from .explore import explore_data
@@ -40,6 +40,7 @@ from .runfolder import (
     write_split,
 )
 from .seeding import derive_seed, seed_everything
+from .split import split_indices
 from .train import (
     TrainResult,
     history_columns,
@@ -196,6 +197,19 @@ def _model_result(result: TrainResult, out: Path) -> ModelResult:
     )
 
 
+def _write_config(out: Path, cfg: RunConfig, source: str, summary) -> None:
+    """``config.json``: the resolved settings, the source, versions, device and the data."""
+    record = {
+        "config": cfg.to_dict(),
+        "seed": cfg.seed,
+        "source": source,
+        "versions": versions(),
+        "device": str(resolve_device(cfg.train.device)),
+        "data": to_dict(summary),
+    }
+    write_json(out / layout.CONFIG, record)
+
+
 def train_study(
     source,
     cfg: RunConfig,
@@ -232,42 +246,20 @@ def train_study(
     summary = data.summary()
     summary.n_train, summary.n_test = int(len(train_idx)), int(len(test_idx))
     if is_main():
-        write_json(
-            out / layout.CONFIG,
-            {
-                "config": cfg.to_dict(),
-                "seed": cfg.seed,
-                "data_path": source_ref(source, data),
-                "versions": versions(),
-                "device": str(resolve_device(cfg.train.device)),
-                "data": to_dict(summary),
-            },
-        )
-    size = data.image_size
+        _write_config(out, cfg, source_ref(source, data), summary)
     log.info(
         "data: %d images (%d train / %d test), %dx%d px",
-        len(data),
-        len(train_idx),
-        len(test_idx),
-        size,
-        size,
+        *(len(data), len(train_idx), len(test_idx), data.image_size, data.image_size),
     )
     summary.exploration = on_main(explore_data, data, out, cfg.seed)
     timings = Timings(data=time.perf_counter() - t0)
     t0 = time.perf_counter()
-    if tensorboard and is_main():
+    if not is_main():
+        progress = None  # under torchrun, rank 0 reports
+    elif tensorboard:
         progress = tensorboard_logs.logged(progress, out)
-    models = train_models(
-        data,
-        train_idx,
-        test_idx,
-        cfg,
-        out,
-        resume=resume,
-        progress=progress if is_main() else None,
-        parallel=parallel,
-        devices=devices,
-    )
+    split = (train_idx, test_idx)
+    models = train_models(data, *split, cfg, out, resume, progress, parallel, devices)
     timings.train = time.perf_counter() - t0
     metrics = StudyMetrics(data=summary, models=models, timings=timings)
     if is_main():
@@ -316,7 +308,7 @@ def analyze_study(out, analysis_overrides: dict | None = None) -> StudyMetrics:
             "latent %d: analysed in %.1f s (K = %d)",
             k,
             timings[str(k)],
-            results[k].metrics.clusters,
+            results[k].metrics.n_clusters,
         )
     metrics.analysis = compare_models(results, sample)
     metrics.timings.analysis = timings

@@ -17,6 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save
+from torch.nn.parallel import DistributedDataParallel
 
 from . import layout
 from .config import ModelConfig, RunConfig, TrainConfig
@@ -130,7 +133,7 @@ def train_epoch(
         optimizer.step()
         scheduler.step()
         n = terms["loss"].new_tensor(1.0)
-        sums += torch.stack([terms["loss"], terms["recon"], terms["kl"], n]).detach() * len(idx)
+        sums += torch.stack([terms["loss"], terms["bce"], terms["kl"], n]).detach() * len(idx)
     sum_over_processes(sums)
     loss, bce, kl = (sums[:3] / sums[3]).tolist()
     if not all(math.isfinite(v) for v in (loss, bce, kl)):
@@ -155,10 +158,23 @@ def evaluate(model, dd: DeviceData, idx: torch.Tensor, beta: float = 1.0) -> dic
             x_hat, mu, logvar = model(x)
         terms = vae_loss(x_hat, x, mu, logvar, beta)
         n = terms["loss"].new_tensor(1.0)
-        sums += torch.stack([terms["loss"], terms["recon"], terms["kl"], n]) * len(b)
+        sums += torch.stack([terms["loss"], terms["bce"], terms["kl"], n]) * len(b)
     sum_over_processes(sums)
     loss, bce, kl = (sums[:3] / sums[3]).tolist()
     return {"loss": loss, "bce": bce, "kl": kl}
+
+
+def _ddp_ids(device: torch.device):
+    return [device.index] if device.type == "cuda" else None
+
+
+def _optimiser(model, cfg: TrainConfig, steps: int):
+    """Adam with a one-cycle learning-rate schedule over every step of the run."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=cfg.lr, total_steps=cfg.epochs * steps
+    )
+    return optimizer, scheduler
 
 
 def fit(
@@ -177,52 +193,31 @@ def fit(
 
     Parameters
     ----------
-    model : ConvVAE
-        Built with weights initialised from the caller's seed.
-    data : XrayData
-    train_idx, test_idx : array of int
-        Indices into ``data``.
+    model : ConvVAE, its weights initialised from the caller's seed
+    data : XrayData; train_idx, test_idx : arrays of int indexing it
     cfg : TrainConfig
-    seed : int
-        Seeds the batch order and the reparameterisation noise.
-    device : torch.device, optional
-        Defaults to ``resolve_device(cfg.device)``.
-    callback : callable(row: dict), optional
-        Called after every epoch with that epoch's history row (in rank 0 only, under torchrun).
+    seed : int, seeding the batch order and the reparameterisation noise
+    device : torch.device, optional (default ``resolve_device(cfg.device)``)
+    callback : callable(row), optional, called with each epoch's history row
     checkpoint_path : path, optional
-        Where to write a resumable checkpoint after every epoch (rank 0 writes it); when the file
-        exists, training resumes from it (same model, optimiser, schedule and batch order).
-    config_dict : dict, optional
-        Stored in the checkpoint so it can be rebuilt without other files.
+        A resumable checkpoint (holding ``config_dict``) is written there after every epoch;
+        when it exists, training resumes from it (model, optimiser, schedule, batch order).
 
     Returns
     -------
-    list of dict
-        One row per epoch with the keys ``HISTORY_COLUMNS``.
+    list of dict, one row per epoch with the keys ``HISTORY_COLUMNS``. Under torchrun only
+    rank 0 writes the checkpoint and calls ``callback``.
     """
     device = device or resolve_device(cfg.device)
     model.to(device)
     dd = DeviceData.from_data(data, device)
-    train_t = torch.as_tensor(np.asarray(train_idx), device=device)
-    test_t = torch.as_tensor(np.asarray(test_idx), device=device)
-    steps = steps_per_epoch(len(train_t), cfg)
-    rank, size = world()
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=cfg.lr, total_steps=cfg.epochs * steps
-    )
+    train_t, test_t = (torch.as_tensor(np.asarray(i), device=device) for i in (train_idx, test_idx))
+    optimizer, scheduler = _optimiser(model, cfg, steps_per_epoch(len(train_t), cfg))
     generator = make_generator(seed)  # batch order, on CPU so it is the same on every device
-    history: list[dict] = []
-    if checkpoint_path is not None and Path(checkpoint_path).exists():
-        history = _restore(checkpoint_path, model, optimizer, scheduler, generator)
-        log.info("resumed from %s after epoch %d", checkpoint_path, len(history))
-    net = model
-    if size > 1:  # gradients averaged over processes; the weights start from rank 0's
-        from torch.nn.parallel import DistributedDataParallel
-
-        net = DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None
-        )
+    history = _restore(checkpoint_path, model, optimizer, scheduler, generator)
+    rank, size = world()
+    # With several processes, gradients are averaged over them; the weights start from rank 0's.
+    net = DistributedDataParallel(model, device_ids=_ddp_ids(device)) if size > 1 else model
     for epoch in range(len(history) + 1, cfg.epochs + 1):
         start = time.perf_counter()
         # Reparameterisation noise: seeded per epoch and process, so a resumed run (one process
@@ -232,21 +227,12 @@ def fit(
         te = evaluate(model, dd, test_t, cfg.beta)
         if device.type == "cuda":
             torch.cuda.synchronize()
-        row = {
-            "epoch": epoch,
-            "train_loss": tr["loss"],
-            "train_bce": tr["bce"],
-            "train_kl": tr["kl"],
-            "test_loss": te["loss"],
-            "test_bce": te["bce"],
-            "test_kl": te["kl"],
-            "seconds": time.perf_counter() - start,
-        }
+        row = {"epoch": epoch, **{f"train_{k}": v for k, v in tr.items()}}  # loss, bce, kl
+        row |= {f"test_{k}": v for k, v in te.items()} | {"seconds": time.perf_counter() - start}
         history.append(row)
         if checkpoint_path is not None and rank == 0:
-            save_checkpoint(
-                checkpoint_path, model, optimizer, scheduler, generator, history, config_dict or {}
-            )
+            state = (model, optimizer, scheduler, generator, history, config_dict or {})
+            save_checkpoint(checkpoint_path, *state)
         if callback is not None and rank == 0:
             callback(row)
     return history
@@ -275,11 +261,15 @@ def save_checkpoint(path, model, optimizer, scheduler, generator, history, confi
 
 
 def _restore(path, model, optimizer, scheduler, generator) -> list[dict]:
+    """The history of the checkpoint at ``path``, its states loaded ([] without one)."""
+    if path is None or not Path(path).exists():
+        return []
     state = torch.load(path, map_location="cpu", weights_only=True)
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     generator.set_state(state["generator"])
+    log.info("resumed from %s after epoch %d", path, len(state["history"]))
     return list(state["history"])
 
 
@@ -294,8 +284,6 @@ def _model_args(model: ConvVAE) -> dict:
 
 def save_model(path, model: ConvVAE) -> None:
     """Weights as safetensors, with the constructor arguments in the file's metadata."""
-    from safetensors.torch import save
-
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     meta = {"cxrvae_model": json.dumps(_model_args(model))}
     blob = save(tensors, metadata=meta)
@@ -304,9 +292,6 @@ def save_model(path, model: ConvVAE) -> None:
 
 def load_model(path, device="cpu") -> ConvVAE:
     """Rebuild a ConvVAE from a file written by :func:`save_model`, in eval mode."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
     with safe_open(str(path), framework="pt") as f:
         args = json.loads(f.metadata()["cxrvae_model"])
     model = ConvVAE(args["image_size"], args["latent_dim"], args["widths"], args["batchnorm"])

@@ -13,6 +13,7 @@ import logging
 import logging.handlers
 import multiprocessing
 import os
+import pickle
 import queue as queue_module
 import signal
 import threading
@@ -95,8 +96,6 @@ def _worker(q, index: int, threads: int, level: int, fn: Callable, args: tuple) 
 
 
 def _picklable(e: Exception) -> Exception:
-    import pickle
-
     try:
         pickle.loads(pickle.dumps(e))
         return e
@@ -111,6 +110,16 @@ def _check_alive(running: dict, names) -> None:
             raise WorkerDied(
                 f"the worker process of {names[i]} ended with exit code {p.exitcode}{why}"
             )
+
+
+def _deliver(kind: str, index: int, payload, on_message) -> None:
+    """Act on a worker's message, log record or exception in the parent."""
+    if kind == "message" and on_message is not None:
+        on_message(index, payload)
+    elif kind == "log":
+        logging.getLogger(payload.name).handle(payload)
+    elif kind == "error":
+        raise payload
 
 
 def run(
@@ -135,16 +144,9 @@ def run(
     names : sequence of str, optional
         What each task is, for error messages (default "task <index>").
 
-    Returns
-    -------
-    list
-        The tasks' return values, in order.
-
-    Raises
-    ------
-    Exception
-        The first exception a task raised, after stopping the others; :class:`WorkerDied` when
-        a process ended without a result. KeyboardInterrupt stops every worker, then propagates.
+    Returns the tasks' return values, in order. Raises the first exception a task raised,
+    after stopping the others; :class:`WorkerDied` when a process ended without a result.
+    KeyboardInterrupt stops every worker, then propagates.
     """
     names = names or [f"task {i}" for i in range(len(tasks))]
     ctx = multiprocessing.get_context("spawn")
@@ -157,9 +159,8 @@ def run(
         while pending or running:
             while pending and len(running) < processes:
                 i, (fn, args) = pending.pop(0)
-                running[i] = ctx.Process(
-                    target=_worker, args=(q, i, threads, level, fn, args), daemon=True
-                )
+                task = (q, i, threads, level, fn, args)
+                running[i] = ctx.Process(target=_worker, args=task, daemon=True)
                 running[i].start()
             try:
                 kind, i, payload = q.get(timeout=POLL_SECONDS)
@@ -167,15 +168,11 @@ def run(
                 continue
             finally:  # also while messages keep coming from the other workers
                 _check_alive(running, names)
-            if kind == "message" and on_message is not None:
-                on_message(i, payload)
-            elif kind == "log":
-                logging.getLogger(payload.name).handle(payload)
-            elif kind == "error":
-                raise payload
-            elif kind == "done":
+            if kind == "done":
                 results[i] = payload
                 running.pop(i).join()
+            else:
+                _deliver(kind, i, payload, on_message)
     finally:
         for p in running.values():
             p.terminate()
