@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "RunConfig": "config",
+    "load_config": "config",
     "DataConfig": "config",
     "ModelConfig": "config",
     "TrainConfig": "config",

@@ -1,5 +1,6 @@
-"""Load chest X-ray sets (npz of any common layout, image or DICOM folders, public sets by name),
-normalise, split and describe them.
+"""Load chest X-ray sets (an npz or npy of any common layout, a folder of image or DICOM files,
+a public set by name) into an :class:`XrayData`: checks, resizing, min-max normalisation, labels
+and patient groups; and write any of them back as a plain npz.
 
 Images stay in their source integer type (uint8 for most sets) and are normalised per batch
 through a per-image ``offset`` and ``scale``: ``x = (image - offset) * scale``. The whole set is

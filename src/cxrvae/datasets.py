@@ -28,7 +28,6 @@ class NamedSet:
     name: str
     md5: dict  # file size (px) -> md5 that MedMNIST publishes in medmnist/info.py
     label_names: tuple
-    multi_label: bool = False
 
     def file_name(self, size: int) -> str:
         return f"{self.name}.npz" if size == 28 else f"{self.name}_{size}.npz"
@@ -71,7 +70,6 @@ DATASETS = {
                 "pleural",
                 "hernia",
             ),
-            multi_label=True,
         ),
     )
 }

@@ -20,7 +20,6 @@ from .data import XrayData
 from .model import ConvVAE, kl_divergence
 from .results import Trend
 
-AXES = ("pca1", "pca2", "tsne1", "tsne2")
 ENCODE_BATCH = 512
 
 
