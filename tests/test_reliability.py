@@ -67,12 +67,12 @@ BAD = {
     "pickled": "pickled Python objects",
     "one_dim": "no numeric array with at least 2 dimensions",
     "empty": "is empty",
-    "impossible_shape": "5 dimensions",
+    "impossible_shape": "is not images in any layout",
     "nan": "4 of 40 images contain NaN or infinite values",
     "constant": "every pixel of every image equals 5",
     "label_length": "'labels' has 37 entries for 40 images",
     "tiny_images": "smaller than the minimum 16 px",
-    "too_few": "6 usable images; the study needs at least 10",
+    "too_few": "6 usable images; training needs at least 10",
 }
 
 

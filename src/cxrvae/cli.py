@@ -17,16 +17,15 @@ import numpy as np
 from . import __version__
 from .config import (
     IMAGE_SIZES,
+    LAYOUTS,
     NORMALIZE,
     RunConfig,
     merge_settings,
     read_config_file,
     section_of,
 )
-from .datasets import parse_dataset
+from .datasets import DATASETS, SAMPLE, parse_dataset
 from .errors import ConfigError, RunFolderError, TrainingError, UsageError
-
-DEFAULT_DATASET = "pneumoniamnist"
 
 log = logging.getLogger("cxrvae")
 
@@ -71,8 +70,16 @@ def _data_options(p: argparse.ArgumentParser) -> None:
         "--drop-invalid",
         action=argparse.BooleanOptionalAction,
         default=S,
-        help="leave out images holding NaN or infinite values instead of refusing the file "
-        "(default: refuse)",
+        help="leave out images holding NaN or infinite values, and files of a folder that are "
+        "not usable images, instead of refusing the input (default: refuse)",
+    )
+    g.add_argument(
+        "--layout",
+        choices=("auto", *LAYOUTS),
+        default=S,
+        help="how an npz/npy holds the images: nhw (N,H,W), nhwc (N,H,W,C), nchw (N,C,H,W), "
+        "rows (N, S*S flattened), keys (one image per array), image (one image); auto finds "
+        "it, or names the readings when two are plausible (default: auto)",
     )
     g.add_argument(
         "--seed",
@@ -224,15 +231,15 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 DATA_HELP = (
-    "chest X-ray images: an .npz (any common layout: one image array, several "
+    "chest X-ray images: an .npz (any common layout: one image array, one image per key, "
     "arrays with labels, or MedMNIST's train/val/test), an .npy array, a folder of "
-    "PNG/JPEG/TIFF/BMP or DICOM files (labels from subfolder names), or a public set: "
-    "pneumoniamnist or chestmnist, optionally with a size (pneumoniamnist:128), "
-    "downloaded once and cached"
+    "PNG/JPEG/TIFF/BMP or DICOM files (labels from subfolder names) or one such file, "
+    "'sample' (480 X-rays shipped with cxrvae), or a public set: pneumoniamnist or "
+    "chestmnist, optionally with a size (pneumoniamnist:128), downloaded once and cached"
 )
 DEFAULT_HELP = (
-    f" (default: the DATA named by --config, else {DEFAULT_DATASET}:64, or :128 when a CUDA "
-    "GPU is present)"
+    " (default: the DATA named by --config, else the packaged sample: 480 pediatric chest "
+    "X-rays at 64 px, no download)"
 )
 
 
@@ -420,15 +427,12 @@ def _resolve_data(args) -> None:
             args.data = source
             log.info("no DATA given: using %s, the source named by %s", source, args.config)
             return
-    import torch
-
-    size = 128 if torch.cuda.is_available() else 64
-    args.data = f"{DEFAULT_DATASET}:{size}"
+    args.data = SAMPLE
     log.info(
-        "no DATA given: using %s (MedMNIST's PneumoniaMNIST at %d px, downloaded once); "
-        "give a file or folder to study your own images",
-        args.data,
-        size,
+        "no DATA given: studying the packaged sample of 480 pediatric chest X-rays at 64 px "
+        "(Kermany et al. 2018, CC BY 4.0; no download). Give a file, a folder or a public "
+        "set's name (%s) to study other images",
+        ", ".join(DATASETS),
     )
 
 
@@ -555,6 +559,7 @@ def _cmd_inspect(args) -> int:
     native = "x".join(map(str, s.native_shape)) + " px" if s.native_shape else "sizes vary"
     lines = [
         f"source:        {data.source}",
+        f"reading:       {data.reading}",
         f"images:        {len(data)} ({native}, {s.source_dtype} in the source)",
         f"models see:    {data.image_size}x{data.image_size} px, stored as "
         f"{s.storage_dtype} (values {lo:g} to {hi:g})",

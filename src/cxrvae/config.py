@@ -13,6 +13,7 @@ from pathlib import Path
 from .errors import ConfigError
 
 IMAGE_SIZES = (32, 64, 128, 256)
+LAYOUTS = ("nhw", "nhwc", "nchw", "rows", "keys", "image")  # see cxrvae.layouts
 NORMALIZE = ("global", "per-image")
 
 
@@ -28,7 +29,8 @@ class DataConfig:
     image_size: int = 64
     normalize: str = "global"  # "global": min-max over the whole set; "per-image": each image
     test_fraction: float = 0.2
-    drop_invalid: bool = False  # drop images with NaN/inf instead of refusing the file
+    drop_invalid: bool = False  # leave out unusable images or files instead of refusing
+    layout: str = "auto"  # how an npz's arrays hold the images (see cxrvae.layouts)
 
     def __post_init__(self):
         _check(
@@ -38,6 +40,10 @@ class DataConfig:
         _check(
             self.normalize in NORMALIZE,
             f"normalize must be one of {NORMALIZE}, got {self.normalize!r}",
+        )
+        _check(
+            self.layout in ("auto", *LAYOUTS),
+            f"layout must be one of auto, {', '.join(LAYOUTS)}; got {self.layout!r}",
         )
         _check(
             0.0 < self.test_fraction < 1.0,

@@ -9,18 +9,27 @@ never held as floats.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .config import DataConfig
-from .datasets import DATASETS, fetch, nearest_file_size, parse_dataset
+from .datasets import (
+    DATASETS,
+    SAMPLE,
+    SAMPLE_CREDIT,
+    fetch,
+    nearest_file_size,
+    parse_dataset,
+    sample_path,
+)
 from .errors import DataError
 from .files import save_npz
-from .folders import read_folder
+from .folders import is_image_file, read_file, read_folder
 from .npzfile import ID_KEYS, LABEL_KEYS, read_npz
-from .pixels import resize_image, storage_dtype
+from .pixels import RawImages, resize_image, storage_dtype
 from .results import DataSummary
 from .split import patient_groups
 
@@ -50,6 +59,8 @@ class XrayData:
         Other per-image arrays of the source (e.g. ``subtype``), under their own names.
     source_split : ndarray (N,) str or None
         The source's own split (MedMNIST ``train/val/test`` or a ``source_split`` array).
+    reading : str
+        How the source was read as images (the layout of an npz and why, or the files read).
     notes : list of str
         What loading did (pooling, channel conversion, resizing), for the user and the report.
     """
@@ -58,6 +69,7 @@ class XrayData:
     offset: np.ndarray
     scale: np.ndarray
     source: str = ""
+    reading: str = ""
     labels: np.ndarray | None = None
     label_names: list[str] | None = None
     ids: np.ndarray | None = None
@@ -87,6 +99,7 @@ class XrayData:
         """What the set is, without identifiers (for config.json, metrics.json, inspect)."""
         out = DataSummary(
             source=self.source,
+            reading=self.reading,
             n_images=len(self),
             image_size=self.image_size,
             native_shape=list(self.native_shape),
@@ -179,22 +192,27 @@ def _normalization(images: np.ndarray, mode: str, path: Path):
 
 
 def load_data(source, cfg: DataConfig) -> XrayData:
-    """Load ``source`` with the image size, normalisation and checks of a run's ``cfg``."""
-    return load(source, cfg.image_size, cfg.normalize, cfg.drop_invalid)
+    """Load ``source`` with the image size, normalisation, checks and layout of ``cfg``."""
+    return load(source, cfg.image_size, cfg.normalize, cfg.drop_invalid, cfg.layout)
 
 
 def load(
-    source, image_size: int = 64, normalize: str = "global", drop_invalid: bool = False
+    source,
+    image_size: int = 64,
+    normalize: str = "global",
+    drop_invalid: bool = False,
+    layout: str = "auto",
 ) -> XrayData:
-    """Load chest X-rays from a file, a folder or a public set's name.
+    """Load chest X-rays from a file, a folder, the packaged sample or a public set's name.
 
     Parameters
     ----------
     source : str or Path
         An ``.npz``/``.npy`` file (see :func:`load_npz`); a folder of PNG/JPEG/TIFF/BMP or
-        DICOM files (see :func:`load_folder`); or ``pneumoniamnist`` / ``chestmnist``,
-        optionally with a size (``pneumoniamnist:128``), downloaded once and cached.
-    image_size, normalize, drop_invalid
+        DICOM files, or one such file (see :func:`load_folder`); ``sample``, the 480 chest
+        X-rays that cxrvae ships; or ``pneumoniamnist`` / ``chestmnist``, optionally with a size
+        (``pneumoniamnist:128``), downloaded once and cached.
+    image_size, normalize, drop_invalid, layout
         As in :func:`load_npz`.
 
     Raises
@@ -204,6 +222,11 @@ def load(
     """
     path = Path(source)
     if not path.exists():
+        if str(source) == SAMPLE:
+            data = load_npz(sample_path(), image_size, normalize, drop_invalid)
+            data.source = SAMPLE
+            data.notes.insert(0, SAMPLE_CREDIT)
+            return data
         named = parse_dataset(str(source))
         if named is not None:
             ds, size = named
@@ -212,41 +235,31 @@ def load(
             data.source = f"{ds.name}:{size}"
             return data
         raise DataError(
-            f"{source}: no such file or folder, and not a public set ({', '.join(DATASETS)})"
+            f"{source}: no such file or folder, the packaged '{SAMPLE}' or a public set "
+            f"({', '.join(DATASETS)})"
         )
-    if path.is_dir():
+    if path.is_dir() or is_image_file(path):
         return load_folder(path, image_size, normalize, drop_invalid)
-    return load_npz(path, image_size, normalize, drop_invalid)
+    return load_npz(path, image_size, normalize, drop_invalid, layout=layout)
 
 
 def load_folder(
     folder, image_size: int = 64, normalize: str = "global", drop_invalid: bool = False
 ) -> XrayData:
-    """Load every PNG/JPEG/TIFF/BMP/DICOM file under ``folder`` (searched recursively).
+    """Load every PNG/JPEG/TIFF/BMP/DICOM file under ``folder`` (searched recursively), or the
+    one image or DICOM file that ``folder`` names.
 
     Labels are the immediate subfolder names (e.g. ``NORMAL/``, ``PNEUMONIA/``), ids the
     relative paths. 16-bit images stay uint16 until normalisation; DICOM pixels go through the
     modality and VOI LUTs, and MONOCHROME1 is inverted so bone is bright.
     """
     folder = Path(folder)
-    f = read_folder(folder, image_size, drop_invalid)
-    per_image = {"ids": f.ids}
-    if f.labels is not None:
-        per_image["labels"] = f.labels
-    return _build(
-        folder,
-        f.images,
-        per_image,
-        f.source_split,
-        None,
-        f.notes,
-        image_size,
-        normalize,
-        drop_invalid,
-        native_shape=f.native_shape,
-        source_dtype=f.source_dtype,
-        groups=f.groups,
+    raw = (
+        read_folder(folder, image_size, drop_invalid)
+        if folder.is_dir()
+        else read_file(folder, image_size)
     )
+    return _build(folder, raw, image_size, normalize, drop_invalid)
 
 
 def load_npz(
@@ -255,8 +268,9 @@ def load_npz(
     normalize: str = "global",
     drop_invalid: bool = False,
     label_names=None,
+    layout: str = "auto",
 ) -> XrayData:
-    """Load an npz of chest X-rays, whatever its layout.
+    """Load an npz (or npy) of chest X-rays, whatever its layout.
 
     Parameters
     ----------
@@ -270,10 +284,9 @@ def load_npz(
         Drop images holding NaN or infinite values (and their labels) instead of refusing.
     label_names : sequence of str, optional
         Class names when the file holds label indices but no ``label_names`` array.
-
-    Returns
-    -------
-    XrayData
+    layout : str
+        How the arrays hold the images: "auto" (found, or an error naming the readings when
+        two are plausible), or one of :data:`cxrvae.layouts.LAYOUTS`.
 
     Raises
     ------
@@ -281,76 +294,70 @@ def load_npz(
         With a one-line message naming the file and the problem.
     """
     path = Path(path)
-    npz = read_npz(path, label_names)
-    return _build(
-        path,
-        npz.images,
-        npz.per_image,
-        npz.source_split,
-        npz.label_names,
-        npz.notes,
-        image_size,
-        normalize,
-        drop_invalid,
-        native_shape=npz.native_shape,
-        source_dtype=npz.source_dtype,
+    raw = read_npz(path, label_names, layout)
+    return _build(path, raw, image_size, normalize, drop_invalid)
+
+
+def require_trainable(data: XrayData, source) -> None:
+    """Refuse a set too small to train and test on (fewer than ``MIN_IMAGES`` images)."""
+    if len(data) < MIN_IMAGES:
+        raise DataError(
+            f"{source}: {len(data)} usable images; training needs at least {MIN_IMAGES} "
+            "(inspect and export take any number)"
+        )
+
+
+def _drop_non_finite(path: Path, raw: RawImages, drop_invalid: bool) -> RawImages:
+    """Float images holding NaN or infinity: refused, or left out with ``drop_invalid``."""
+    if raw.images.dtype.kind != "f":
+        return raw
+    bad = np.array([not np.isfinite(im).all() for im in raw.images])
+    if not bad.any():
+        return raw
+    if not drop_invalid:
+        raise DataError(
+            f"{path}: {int(bad.sum())} of {len(bad)} images contain NaN or infinite "
+            "values; fix them or pass --drop-invalid to leave them out"
+        )
+    keep = np.flatnonzero(~bad)
+    if not len(keep):
+        raise DataError(f"{path}: every image contains NaN or infinite values")
+    raw.notes.append(f"dropped {int(bad.sum())} images containing NaN or infinite values")
+    return dataclasses.replace(
+        raw,
+        images=raw.images[keep],
+        per_image={k: v[keep] for k, v in raw.per_image.items()},
+        source_split=None if raw.source_split is None else raw.source_split[keep],
+        groups=None if raw.groups is None else raw.groups[keep],
     )
 
 
-def _build(
-    path: Path,
-    images: np.ndarray,
-    per_image: dict,
-    source_split,
-    label_names,
-    notes: list[str],
-    image_size: int,
-    normalize: str,
-    drop_invalid: bool,
-    native_shape: tuple,
-    source_dtype: str,
-    groups=None,
-) -> XrayData:
+def _build(path: Path, raw: RawImages, image_size: int, normalize: str, drop_invalid: bool):
     """Checks, resizing, normalisation and labels shared by every source."""
-    if images.dtype.kind == "f":
-        bad = np.array([not np.isfinite(im).all() for im in images])
-        if bad.any() and not drop_invalid:
-            raise DataError(
-                f"{path}: {int(bad.sum())} of {len(images)} images contain NaN or infinite "
-                "values; fix them or pass --drop-invalid to leave them out"
-            )
-        if bad.any():
-            keep = np.flatnonzero(~bad)
-            images = images[keep]
-            per_image = {k: v[keep] for k, v in per_image.items()}
-            source_split = None if source_split is None else source_split[keep]
-            groups = None if groups is None else groups[keep]
-            notes.append(f"dropped {int(bad.sum())} images containing NaN or infinite values")
-    if len(images) < MIN_IMAGES:
-        raise DataError(
-            f"{path}: {len(images)} usable images; the study needs at least {MIN_IMAGES}"
-        )
-    images = _resize(images, image_size, notes)
+    raw = _drop_non_finite(path, raw, drop_invalid)
+    notes = raw.notes
+    images = _resize(raw.images, image_size, notes)
     offset, scale = _normalization(images, normalize, path)
-    labels, names, ids, extras = _labels_from(per_image, label_names, notes)
+    labels, names, ids, extras = _labels_from(dict(raw.per_image), raw.label_names, notes)
     data = XrayData(
         images=images,
         offset=offset,
         scale=scale,
         source=path.name,
+        reading=raw.reading,
         labels=labels,
         label_names=names,
         ids=ids,
-        groups=groups if groups is not None else patient_groups(ids),
+        groups=raw.groups if raw.groups is not None else patient_groups(ids),
         extras=extras,
-        source_split=source_split,
-        native_shape=tuple(native_shape),
-        source_dtype=source_dtype,
+        source_split=raw.source_split,
+        native_shape=tuple(raw.native_shape),
+        source_dtype=raw.source_dtype,
         normalize=normalize,
         notes=notes,
     )
     if data.groups is not None:
-        where = "in the DICOM headers" if groups is not None else "in the ids"
+        where = "in the DICOM headers" if raw.groups is not None else "in the ids"
         notes.append(
             f"{len(np.unique(data.groups))} patients recognised {where}; each "
             "patient's images stay on one side of the split"

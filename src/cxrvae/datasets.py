@@ -1,10 +1,12 @@
-"""Public chest X-ray sets by name (MedMNIST's PneumoniaMNIST and ChestMNIST): downloaded once
-with pooch, checked against the published md5, and cached.
+"""Chest X-ray sets by name: ``sample``, the 480 images that cxrvae ships (no network), and
+MedMNIST's PneumoniaMNIST and ChestMNIST, downloaded once with pooch, checked against the
+published md5, and cached.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import logging
 import os
 import sys
@@ -17,6 +19,20 @@ import requests
 from .errors import DataError
 
 log = logging.getLogger(__name__)
+
+SAMPLE = "sample"  # the DATA name of the packaged sample
+SAMPLE_FILE = "pediatric_cxr_sample.npz"
+SAMPLE_CREDIT = (
+    "the sample that cxrvae ships: 480 of the pediatric chest X-rays of Kermany, Zhang and "
+    "Goldbaum (2018), Mendeley Data v2, doi:10.17632/rscbjbr9sx.2, licensed CC BY 4.0"
+)
+
+
+def sample_path() -> Path:
+    """The packaged sample: 480 pediatric chest X-rays at 64 px, labelled normal/pneumonia
+    (Kermany et al. 2018, CC BY 4.0; see ``cxrvae/samples/README.md``)."""
+    return Path(str(importlib.resources.files("cxrvae") / "samples" / SAMPLE_FILE))
+
 
 MEDMNIST_URL = "https://zenodo.org/records/10519652/files/"  # MedMNIST+ (v3), all sizes
 

@@ -1,5 +1,6 @@
-"""Folders of chest X-rays: PNG, JPEG, TIFF, BMP and DICOM files, searched recursively, with
-labels from subfolder names and the source split from ``train``/``val``/``test`` folders.
+"""Image files of chest X-rays: a folder of PNG, JPEG, TIFF, BMP and DICOM files searched
+recursively (labels from subfolder names, the source split from ``train``/``val``/``test``
+folders), or a single such file.
 
 This module reads pixels and file names; :mod:`cxrvae.data` turns them into an ``XrayData``
 (normalisation, labels, split).
@@ -7,20 +8,19 @@ This module reads pixels and file names; :mod:`cxrvae.data` turns them into an `
 
 from __future__ import annotations
 
-import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from . import dicom
 from .errors import DataError
-from .pixels import LUMA, cast, resize_image
+from .pixels import LUMA, RawImages, cast, resize_image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
-DICOM_SUFFIXES = (".dcm", ".dicom")
 SPLIT_NAMES = {
     "train": "train",
     "training": "train",
@@ -30,37 +30,23 @@ SPLIT_NAMES = {
     "test": "test",
     "testing": "test",
 }
+DROP_HINT = "remove it, or pass --drop-invalid to leave such files out"
 
 
 @dataclass
-class FolderImages:
-    """Images read from a folder, already resized to ``size`` x ``size``.
+class _FileImage:
+    """One file read: its image (resized), stored size, and how it was read."""
 
-    ``ids`` are paths relative to the folder; ``labels`` the immediate subfolder names (None
-    when some image lies directly in the folder); ``groups`` a per-patient key for DICOM files
-    (a hash of PatientID, never the identifier itself).
-    """
-
-    images: np.ndarray
-    ids: np.ndarray
-    labels: np.ndarray | None
-    source_split: np.ndarray | None
-    groups: np.ndarray | None
-    source_dtype: str
+    path: Path
+    image: np.ndarray
     native_shape: tuple
-    notes: list = field(default_factory=list)
+    colour: bool = False  # a colour picture converted to grayscale
+    dicom: dicom.DicomImage | None = None
 
 
-def _is_dicom(path: Path) -> bool:
-    if path.suffix.lower() in DICOM_SUFFIXES:
-        return True
-    if path.suffix:
-        return False
-    try:  # DICOM Part 10 files have "DICM" after a 128-byte preamble, whatever their name
-        with open(path, "rb") as f:
-            return f.read(132)[128:] == b"DICM"
-    except OSError:
-        return False
+def is_image_file(path: Path) -> bool:
+    """A picture by its suffix, or a DICOM file (by suffix or content)."""
+    return path.suffix.lower() in IMAGE_SUFFIXES or dicom.looks_like_dicom(path)
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -70,14 +56,14 @@ def list_images(folder: Path) -> list[Path]:
         rel = p.relative_to(folder)
         if any(part.startswith(".") for part in rel.parts) or not p.is_file():
             continue
-        if p.suffix.lower() in IMAGE_SUFFIXES or _is_dicom(p):
+        if is_image_file(p):
             out.append(p)
     return out
 
 
-def _read_picture(path: Path, size: int) -> tuple[np.ndarray, tuple, str | None]:
-    """One PNG/JPEG/TIFF/BMP file -> (grayscale image at size x size, native shape, note)."""
-    note = None
+def _read_picture(path: Path, size: int) -> _FileImage:
+    """One PNG/JPEG/TIFF/BMP file as a grayscale image at size x size."""
+    colour = False
     with Image.open(path) as im:
         if getattr(im, "n_frames", 1) > 1:
             raise DataError(f"{path}: has {im.n_frames} frames; give single-frame images")
@@ -93,55 +79,23 @@ def _read_picture(path: Path, size: int) -> tuple[np.ndarray, tuple, str | None]
             a = np.asarray(im.convert("L"))
         else:  # palette, RGB(A), LA, CMYK...: BT.601 luminance
             a = cast(np.asarray(im.convert("RGB"), dtype=np.float64) @ LUMA, np.uint8)
-            note = "colour"
-    return resize_image(a, size), native, note
+            colour = True
+    return _FileImage(path, resize_image(a, size), native, colour=colour)
 
 
-def _read_dicom(path: Path, size: int) -> tuple[np.ndarray, tuple, str | None, str | None]:
-    """One DICOM file -> (image with bone bright, native shape, note, patient key)."""
+def _read_one(path: Path, size: int) -> _FileImage:
+    if path.suffix.lower() not in IMAGE_SUFFIXES and dicom.looks_like_dicom(path):
+        d = dicom.read_dicom(path, size)
+        return _FileImage(path, d.image, d.native_shape, dicom=d)
     try:
-        import pydicom
-        from pydicom.pixels import apply_modality_lut, apply_voi_lut
-    except ImportError:
-        raise DataError(
-            f"{path}: reading DICOM needs pydicom 3 or later: pip install 'cxrvae[dicom]'"
-        ) from None
-    try:
-        ds = pydicom.dcmread(path)
-    except Exception as e:  # pydicom raises many types for damaged files
-        raise DataError(f"{path}: not a readable DICOM file ({e})") from None
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
-    if frames > 1:
-        raise DataError(f"{path}: multi-frame DICOM ({frames} frames); give single radiographs")
-    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
-    if int(ds.get("SamplesPerPixel", 1)) != 1 or not photometric.startswith("MONOCHROME"):
-        raise DataError(
-            f"{path}: colour DICOM ({photometric}); chest radiographs are expected in grayscale"
-        )
-    try:
-        a = ds.pixel_array
-    except Exception as e:
-        raise DataError(f"{path}: cannot decode the pixel data ({e})") from None
-    a = apply_voi_lut(apply_modality_lut(a, ds), ds).astype(np.float64)
-    if photometric == "MONOCHROME1":  # low values are bright: invert so bone is bright
-        a = a.max() + a.min() - a
-    patient = ds.get("PatientID")
-    key = hashlib.sha256(str(patient).encode()).hexdigest()[:16] if patient else None
-    return resize_image(a.astype(np.float32), size), a.shape, None, key
-
-
-def _read_one(path: Path, size: int):
-    if _is_dicom(path):
-        return _read_dicom(path, size)
-    try:
-        return (*_read_picture(path, size), None)
+        return _read_picture(path, size)
     except DataError:
         raise
     except Exception as e:  # PIL raises OSError, SyntaxError, ValueError... for bad files
         raise DataError(f"{path}: cannot read as an image ({e})") from None
 
 
-def read_folder(folder, size: int, drop_invalid: bool = False) -> FolderImages:
+def read_folder(folder, size: int, drop_invalid: bool = False) -> RawImages:
     """Read every image under ``folder``, each resized to ``size`` x ``size``.
 
     Labels come from the immediate subfolder names (``NORMAL/``, ``PNEUMONIA/``), the source
@@ -153,61 +107,82 @@ def read_folder(folder, size: int, drop_invalid: bool = False) -> FolderImages:
     if not files:
         raise DataError(f"{folder}: no PNG, JPEG, TIFF, BMP or DICOM files in this folder or below")
     notes: list[str] = []
-    results = _read_all(folder, files, size, drop_invalid, notes)
-    paths = [r[0] for r in results]
-    images = [r[1] for r in results]
-    shapes = {tuple(r[2]) for r in results}
+    read = _read_all(folder, files, size, drop_invalid, notes)
+    return _collect(folder, read, size, notes, f"{len(read)} image files under {folder.name}/")
+
+
+def read_file(path, size: int) -> RawImages:
+    """One picture or DICOM file as a set of one image (for ``inspect`` and ``export``)."""
+    path = Path(path)
+    return _collect(path.parent, [_read_one(path, size)], size, [], f"the image file {path.name}")
+
+
+def _read_all(folder: Path, files: list[Path], size: int, drop_invalid: bool, notes: list):
+    """Each readable file, read in threads; unreadable ones stop the load or are counted."""
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        futures = [pool.submit(_read_one, p, size) for p in files]
+        results, skipped = [], []
+        for fut in futures:
+            try:
+                results.append(fut.result())
+            except DataError as e:
+                if not drop_invalid:
+                    raise DataError(f"{e} ({DROP_HINT})") from None
+                skipped.append(str(e))
+    if skipped:
+        n = len(skipped)
+        what = "file that is not a usable image" if n == 1 else "files that are not usable images"
+        notes.append(f"left out {n} {what} (first: {skipped[0]})")
+    if not results:
+        raise DataError(f"{folder}: none of the {len(files)} image files could be read")
+    return results
+
+
+def _collect(root: Path, read: list[_FileImage], size: int, notes: list, what: str) -> RawImages:
+    """The images, ids, labels, split and patients of files read under ``root``."""
+    images = [r.image for r in read]
+    shapes = {tuple(r.native_shape) for r in read}
     dtypes = sorted({str(im.dtype) for im in images})
+    stored = sorted({r.dicom.dtype if r.dicom else str(r.image.dtype) for r in read})
     if len(dtypes) > 1:
         notes.append(
             f"images of different types ({', '.join(dtypes)}) stored as float32; each keeps "
             "its own value scale, so consider --normalize per-image"
         )
         images = [im.astype(np.float32) for im in images]
-    if any(r[3] == "colour" for r in results):
+    if any(r.colour for r in read):
         notes.append("colour images converted to grayscale (BT.601 luminance)")
-    rel = [p.relative_to(folder) for p in paths]
+    dicoms = [r.dicom for r in read if r.dicom is not None]
+    if dicoms:
+        notes.append(dicom.describe(dicoms))
+    rel = [r.path.relative_to(root) for r in read]
     labels, source_split = _from_folder_names(rel, notes)
-    keys = [r[4] for r in results]
+    keys = [r.dicom.patient if r.dicom else None for r in read]
     groups = np.asarray(keys) if all(keys) and len(set(keys)) < len(keys) else None
-    if len(shapes) > 1 or shapes != {(size, size)}:
+    if len(shapes) == 1 and shapes != {(size, size)}:
+        (h, w), how = next(iter(shapes)), "down" if max(next(iter(shapes))) > size else "up"
+        kept = "" if h == w else ", aspect ratio not kept"
+        notes.append(f"resized {h}x{w} -> {size}x{size} (antialiased bicubic, {how}sampling{kept})")
+    elif len(shapes) > 1:
         hs, ws = [s[0] for s in shapes], [s[1] for s in shapes]
         notes.append(
             f"resized from {min(hs)}-{max(hs)} x {min(ws)}-{max(ws)} px to {size}x{size} "
             "(antialiased bicubic, aspect ratio not kept)"
         )
-    notes.insert(0, f"read {len(paths)} image files from {folder.name}/")
-    return FolderImages(
+    per_image = {"ids": np.asarray([r.as_posix() for r in rel])}
+    if labels is not None:
+        per_image["labels"] = labels
+    kinds = {"DICOM": len(dicoms), "picture": len(read) - len(dicoms)}
+    return RawImages(
         images=np.stack(images),
-        ids=np.asarray([r.as_posix() for r in rel]),
-        labels=labels,
+        per_image=per_image,
+        reading=what + " (" + ", ".join(f"{v} {k}" for k, v in kinds.items() if v) + ")",
+        native_shape=shapes.pop() if len(shapes) == 1 else (),
+        source_dtype=stored[0] if len(stored) == 1 else "mixed",
         source_split=source_split,
         groups=groups,
-        source_dtype=dtypes[0] if len(dtypes) == 1 else "mixed",
-        native_shape=shapes.pop() if len(shapes) == 1 else (),
         notes=notes,
     )
-
-
-def _read_all(folder: Path, files: list[Path], size: int, drop_invalid: bool, notes: list):
-    """Each readable file as (path, image, native shape, note, patient key), read in threads."""
-    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        futures = [pool.submit(_read_one, p, size) for p in files]
-        results, skipped = [], []
-        for p, fut in zip(files, futures):
-            try:
-                results.append((p, *fut.result()))
-            except DataError as e:
-                if not drop_invalid:
-                    raise DataError(
-                        f"{e} (remove it, or pass --drop-invalid to leave such files out)"
-                    ) from None
-                skipped.append(p)
-    if skipped:
-        notes.append(f"left out {len(skipped)} unreadable files (first: {skipped[0]})")
-    if not results:
-        raise DataError(f"{folder}: none of the {len(files)} image files could be read")
-    return results
 
 
 def _from_folder_names(rel: list[Path], notes: list) -> tuple[np.ndarray | None, ...]:

@@ -1,61 +1,36 @@
-"""Read an ``.npz`` or ``.npy`` file of chest X-rays, whatever its layout, into a stack of
-grayscale images and the per-image arrays beside them. Nothing is unpickled.
+"""Read an ``.npz`` or ``.npy`` file of chest X-rays, whatever its layout (found or stated, see
+:mod:`cxrvae.layouts`), into a stack of grayscale images and the per-image arrays beside them.
+Nothing is unpickled, and no array larger than the file can hold is allocated.
 
 :mod:`cxrvae.data` turns the result into an ``XrayData`` (resizing, normalisation, labels).
 """
 
 from __future__ import annotations
 
+import math
 import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from . import layouts
 from .errors import DataError
-from .pixels import LUMA, cast, storage_dtype
+from .pixels import RawImages
 
 MEDMNIST_SPLITS = ("train", "val", "test")
 LABEL_KEYS = ("labels", "label", "y", "targets", "target", "classes")
 ID_KEYS = ("ids", "id", "filenames", "filename", "files", "names", "paths")
 SPLIT_KEYS = ("source_split", "split", "splits")
-MIN_IMAGE_SIZE = 16
+MAX_DEFLATE_RATIO = 1100  # deflate cannot expand data by more than about 1032:1
 
 
-@dataclass
-class NpzImages:
-    """What an npz holds, read: grayscale images and the arrays with one value per image.
-
-    Attributes
-    ----------
-    images : ndarray (N, H, W)
-        In the file's numeric type (booleans as uint8; RGB converted to BT.601 luminance).
-    per_image : dict of str -> ndarray (N,)
-        1-D arrays with one entry per image (labels, ids, extras), by name.
-    source_split : ndarray (N,) str or None
-        MedMNIST's train/val/test, or a ``source_split`` array.
-    label_names : ndarray or None
-        A ``label_names`` array, when the file has one.
-    native_shape, source_dtype
-        Shape of one image and dtype as stored in the file.
-    notes : list of str
-        What reading did (pooling, picking an array, channel conversion).
-    """
-
-    images: np.ndarray
-    per_image: dict
-    source_split: np.ndarray | None
-    label_names: np.ndarray | None
-    native_shape: tuple
-    source_dtype: str
-    notes: list = field(default_factory=list)
-
-
-def read_npz(path, label_names=None) -> NpzImages:
+def read_npz(path, label_names=None, layout: str = "auto") -> RawImages:
     """Read the images of an npz (or npy) file and the arrays that belong to them.
 
     ``label_names`` names the classes when the file holds label indices but no
-    ``label_names`` array. Raises :class:`DataError` with a one-line message.
+    ``label_names`` array; ``layout`` states how the arrays hold the images (see
+    :mod:`cxrvae.layouts`; "auto" finds it, or says why it cannot). Raises :class:`DataError`
+    with a one-line message.
     """
     path = Path(path)
     arrays = _open_npz(path)
@@ -63,22 +38,55 @@ def read_npz(path, label_names=None) -> NpzImages:
         raise DataError(f"{path}: the npz holds no arrays")
     if label_names is not None and "label_names" not in arrays:
         arrays["label_names"] = np.asarray(label_names)
+    label_names = arrays.get("label_names")
+    if label_names is not None and label_names.ndim != 1:
+        label_names = None
     notes: list[str] = []
-    images, per_image, source_split, names = _pick_arrays(path, arrays, notes)
-    if images.size == 0 or len(images) == 0:
-        raise DataError(f"{path}: the image array {images.shape} is empty")
-    if images.dtype.kind not in "biuf":
-        raise DataError(f"{path}: images have dtype {images.dtype}; expected numbers")
-    native_shape, source_dtype = tuple(images.shape[1:]), str(images.dtype)
-    if images.dtype.kind == "b":
-        images = images.view(np.uint8)  # False/True -> 0/1
-    images = _channels_to_gray(path, images, notes)
-    if min(images.shape[1:]) < MIN_IMAGE_SIZE:
-        raise DataError(
-            f"{path}: images of {images.shape[1]}x{images.shape[2]} px are smaller "
-            f"than the minimum {MIN_IMAGE_SIZE} px"
+    medmnist = [s for s in MEDMNIST_SPLITS if f"{s}_images" in arrays]
+    if medmnist and layout != "auto":
+        raise DataError(f"{path}: --layout does not apply to MedMNIST's train/val/test arrays")
+    if medmnist:
+        stacked, per_image, source_split, label_names = _pick_medmnist(
+            path, arrays, medmnist, label_names, notes
         )
-    return NpzImages(images, per_image, source_split, names, native_shape, source_dtype, notes)
+        arrays = {"images": stacked}
+    else:
+        per_image, source_split = _per_image_arrays(arrays)
+    images = {
+        k: a for k, a in arrays.items() if _is_numeric(a) and a.ndim >= 2 and a.shape[1:] != (1,)
+    }
+    if not images:
+        raise DataError(
+            f"{path}: no numeric array with at least 2 dimensions (arrays: {_describe(arrays)})"
+        )
+    lengths = {len(a) for a in per_image.values()} | (
+        {len(source_split)} if source_split is not None else set()
+    )
+    reading = layouts.choose(path, images, lengths, layout)
+    left_out = [f"{k} {a.shape}" for k, a in images.items() if k not in reading.keys]
+    if left_out:
+        notes.append(f"image-like arrays left out: {', '.join(left_out)}")
+    first = images[reading.keys[0]]
+    if first.size == 0:
+        raise DataError(f"{path}: the image array {first.shape} is empty")
+    native_shape = {"keys": first.shape, "image": first.shape, "rows": reading.hw()}.get(
+        reading.layout, first.shape[1:]
+    )
+    source_dtype = str(first.dtype)
+    if first.dtype.kind == "b":  # False/True -> 0/1
+        images = {k: a.view(np.uint8) for k, a in images.items()}
+    stack = layouts.to_images(path, reading, images, notes)
+    per_image, source_split = _matching(path, per_image, source_split, len(stack))
+    return RawImages(
+        stack,
+        per_image,
+        reading.describe(),
+        tuple(native_shape),
+        source_dtype,
+        source_split=source_split,
+        label_names=label_names,
+        notes=notes,
+    )
 
 
 def _open_npz(path: Path) -> dict[str, np.ndarray]:
@@ -89,6 +97,7 @@ def _open_npz(path: Path) -> dict[str, np.ndarray]:
         raise DataError(f"{path}: is a folder; give an .npz file")
     try:
         if path.suffix.lower() == ".npy":
+            _check_sizes(path)
             # Memory-mapped (copy-on-write, never written): pages are read as batches need them.
             return {"images": np.load(path, mmap_mode="c", allow_pickle=False)}
         if not zipfile.is_zipfile(path):
@@ -97,6 +106,7 @@ def _open_npz(path: Path) -> dict[str, np.ndarray]:
             if starts_like_zip:  # a zip whose end (the central directory) is missing
                 raise DataError(f"{path}: truncated or corrupt npz (the zip archive is cut short)")
             raise DataError(f"{path}: not an npz file (an npz is a zip archive of .npy arrays)")
+        _check_sizes(path)
         with np.load(path, allow_pickle=False) as npz:
             split_images = [f"{s}_images" for s in MEDMNIST_SPLITS if f"{s}_images" in npz.files]
             arrays = _stream_into_one(path, split_images)  # MedMNIST: no second copy
@@ -113,6 +123,59 @@ def _open_npz(path: Path) -> dict[str, np.ndarray]:
         raise DataError(f"{path}: cannot read: {e}") from None
     except (OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
         raise DataError(f"{path}: truncated or corrupt npz ({type(e).__name__}: {e})") from None
+    except MemoryError:
+        raise DataError(
+            f"{path}: its arrays do not fit in memory; save the images as an .npy file, which "
+            "cxrvae maps from disk instead of loading"
+        ) from None
+
+
+def _check_sizes(path: Path) -> None:
+    """Refuse, before anything is allocated, an array whose header declares more data than the
+    file holds for it (a damaged or hostile file would otherwise ask for terabytes)."""
+    if path.suffix.lower() == ".npy":
+        with open(path, "rb") as f:
+            shape, _, dtype = _read_npy_header(f)
+            holds = path.stat().st_size - f.tell()
+        _compare_size(path, "the array", shape, dtype, holds)
+        return
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            name = f"array {info.filename[:-4]!r}"
+            deflated = info.compress_type == zipfile.ZIP_DEFLATED
+            if deflated and info.file_size > MAX_DEFLATE_RATIO * max(info.compress_size, 1):
+                raise DataError(
+                    f"{path}: {name} claims to unpack {_size(info.compress_size)} into "
+                    f"{_size(info.file_size)}, more than zip compression can give; the file is "
+                    "damaged or not what it claims"
+                )
+            with zf.open(info) as f:
+                shape, _, dtype = _read_npy_header(f)
+                holds = info.file_size - f.tell()
+            _compare_size(path, name, shape, dtype, holds)
+
+
+def _compare_size(path: Path, name: str, shape: tuple, dtype: np.dtype, holds: int) -> None:
+    if dtype.hasobject:
+        return  # pickled objects: refused when loaded
+    declared = math.prod(shape) * dtype.itemsize
+    if declared > holds:
+        raise DataError(
+            f"{path}: {name} declares shape {shape} of {dtype} ({_size(declared)}) but the "
+            f"file holds {_size(holds)} for it; the file is damaged or not what it claims"
+        )
+
+
+def _size(n: float) -> str:
+    if n < 1000:
+        return f"{n:.0f} bytes"
+    for unit in ("kB", "MB", "GB"):
+        n /= 1000
+        if n < 1000:
+            return f"{n:.1f} {unit}"
+    return f"{n / 1000:,.1f} TB"
 
 
 def _read_npy_header(f):
@@ -186,17 +249,6 @@ def _to_1d_labels(a: np.ndarray, n: int) -> np.ndarray | None:
     return a if a.ndim == 1 and len(a) == n else None
 
 
-def _pick_arrays(path: Path, arrays: dict[str, np.ndarray], notes: list[str]):
-    """Return (images, per-image 1-D arrays by name, source_split or None, label_names or None)."""
-    label_names = arrays.get("label_names")
-    if label_names is not None and label_names.ndim != 1:
-        label_names = None
-    medmnist = [s for s in MEDMNIST_SPLITS if f"{s}_images" in arrays]
-    if medmnist:
-        return _pick_medmnist(path, arrays, medmnist, label_names, notes)
-    return _pick_plain(path, arrays, label_names, notes)
-
-
 def _pick_medmnist(path: Path, arrays: dict, medmnist: list[str], label_names, notes: list):
     """MedMNIST layout: pool train/val/test, remember each image's source split."""
     parts = [arrays[f"{s}_images"] for s in medmnist]
@@ -236,37 +288,34 @@ def _pick_medmnist(path: Path, arrays: dict, medmnist: list[str], label_names, n
     return images, per_image, split, label_names
 
 
-def _pick_plain(path: Path, arrays: dict, label_names, notes: list):
-    """One image array (the largest numeric one) and the per-image arrays beside it."""
-    candidates = {k: a for k, a in arrays.items() if _is_numeric(a) and a.ndim >= 2}
-    if not candidates:
-        raise DataError(
-            f"{path}: no numeric array with at least 2 dimensions (arrays: {_describe(arrays)})"
-        )
-    key = max(candidates, key=lambda k: (candidates[k].size, k == "images"))
-    images = candidates[key]
-    if len(arrays) > 1:
-        notes.append(f"images from array {key!r}")
-    n = len(images)
-    for k in (*LABEL_KEYS, *ID_KEYS):
-        if k in arrays and arrays[k].ndim >= 1 and len(arrays[k]) != n:
-            raise DataError(
-                f"{path}: array {k!r} has {len(arrays[k])} entries for {n} images; "
-                "labels and ids need one entry per image"
-            )
+def _per_image_arrays(arrays: dict):
+    """The 1-D arrays of a plain npz (labels, ids, extras; (N, 1) too), and its source split."""
     per_image = {}
     for k, a in arrays.items():
-        if k == key or k == "label_names":
+        if k == "label_names" or not (_is_numeric(a) or a.dtype.kind in "US"):
             continue
-        one = _to_1d_labels(a, n) if (_is_numeric(a) or a.dtype.kind in "US") else None
-        if one is not None:
-            per_image[k] = one
+        if a.ndim == 1 or (a.ndim == 2 and a.shape[1] == 1 and a.shape[0] > 1):
+            per_image[k] = a.reshape(-1)
     split = None
     for k in SPLIT_KEYS:
         if k in per_image:
             split = per_image.pop(k).astype(str)
             break
-    return images, per_image, split, label_names
+    return per_image, split
+
+
+def _matching(path: Path, per_image: dict, split, n: int):
+    """The per-image arrays with one entry per image; labels and ids of another length are an
+    error (others are left aside)."""
+    for k in (*LABEL_KEYS, *ID_KEYS):
+        if k in per_image and len(per_image[k]) != n:
+            raise DataError(
+                f"{path}: array {k!r} has {len(per_image[k])} entries for {n} images; "
+                "labels and ids need one entry per image"
+            )
+    if split is not None and len(split) != n:
+        split = None
+    return {k: a for k, a in per_image.items() if len(a) == n}, split
 
 
 def _findings(labels: np.ndarray, names, notes: list[str]) -> np.ndarray:
@@ -288,44 +337,3 @@ def _findings(labels: np.ndarray, names, notes: list[str]) -> np.ndarray:
 
 def _describe(arrays: dict[str, np.ndarray]) -> str:
     return ", ".join(f"{k} {a.dtype} {a.shape}" for k, a in arrays.items()) or "none"
-
-
-def _channels_to_gray(path: Path, images: np.ndarray, notes: list[str]) -> np.ndarray:
-    """(N,H,W), (N,H,W,C) or (N,C,H,W) -> (N,H,W); RGB becomes BT.601 luminance."""
-    shape = images.shape
-    if images.ndim == 2:
-        side = int(round(np.sqrt(shape[1])))
-        if side * side == shape[1] and side >= MIN_IMAGE_SIZE:
-            notes.append(f"rows of {shape[1]} values reshaped to {side}x{side} images")
-            return images.reshape(len(images), side, side)
-        raise DataError(
-            f"{path}: a 2-D array of shape {shape} is neither a stack of images "
-            "nor rows of flattened square images"
-        )
-    if images.ndim == 3:
-        return images
-    if images.ndim != 4:
-        raise DataError(
-            f"{path}: image array of shape {shape} has {images.ndim} dimensions; "
-            "expected (N,H,W), (N,H,W,C) or (N,C,H,W)"
-        )
-    if shape[-1] in (1, 3, 4) and shape[1] not in (1, 3, 4):
-        channels_last = True
-    elif shape[1] in (1, 3, 4):
-        channels_last = False
-    else:
-        raise DataError(
-            f"{path}: image array of shape {shape} has no channel axis of size 1, 3 or 4"
-        )
-    c = shape[-1] if channels_last else shape[1]
-    if c == 1:
-        return images[..., 0] if channels_last else images[:, 0]
-    notes.append(f"{'RGBA' if c == 4 else 'RGB'} converted to grayscale (BT.601 luminance)")
-    out = np.empty(
-        (shape[0], *(shape[1:3] if channels_last else shape[2:4])),
-        dtype=storage_dtype(images.dtype),
-    )
-    for i in range(len(images)):  # one image at a time: no float copy of the set
-        rgb = images[i, ..., :3] if channels_last else np.moveaxis(images[i, :3], 0, -1)
-        out[i] = cast(rgb.astype(np.float64) @ LUMA, out.dtype)
-    return out

@@ -1,8 +1,10 @@
-"""Pixel types and resizing shared by every reader: integers keep their type, floats become
-float32, colour becomes BT.601 luminance, and images are resized with antialiasing.
+"""What every reader shares: the raw images it hands on, integer pixels kept in their type,
+floats as float32, colour as BT.601 luminance, and antialiased resizing.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image
@@ -32,3 +34,38 @@ def resize_image(image: np.ndarray, size: int) -> np.ndarray:
     # PIL's "F" mode resizes in float32; its filters widen when shrinking (antialiasing).
     img = Image.fromarray(np.ascontiguousarray(image, dtype=np.float32), mode="F")
     return cast(np.asarray(img.resize((size, size), Image.Resampling.BICUBIC)), dtype)
+
+
+@dataclass
+class RawImages:
+    """Images as a reader found them, before resizing, normalisation and labels.
+
+    Attributes
+    ----------
+    images : ndarray (N, H, W)
+        Grayscale, in the storage type (see :func:`storage_dtype`).
+    per_image : dict of str -> ndarray (N,)
+        Arrays with one value per image: ``labels``, ``ids`` and any others, by name.
+    source_split : ndarray (N,) str or None
+        The source's own train/val/test split.
+    label_names : sequence of str or None
+        Class names for integer labels.
+    groups : ndarray (N,) str or None
+        A patient key per image when the files say it (hashed DICOM PatientID).
+    reading : str
+        How the source was read as images, and why.
+    native_shape, source_dtype
+        One image's shape and the dtype as stored ((), "mixed" when they vary).
+    notes : list of str
+        What reading did, for the user and the report.
+    """
+
+    images: np.ndarray
+    per_image: dict
+    reading: str
+    native_shape: tuple
+    source_dtype: str
+    source_split: np.ndarray | None = None
+    label_names: object = None
+    groups: np.ndarray | None = None
+    notes: list = field(default_factory=list)

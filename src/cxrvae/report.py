@@ -72,6 +72,7 @@ def _names(spec: layout.FigureSpec, latent_dim: int, metrics: StudyMetrics) -> l
 def _data_rows(data: DataSummary) -> list[tuple[str, object]]:
     rows = [
         ("source", data.source),
+        ("reading", data.reading),
         ("images", data.n_images),
         ("train / test", f"{data.n_train} / {data.n_test}"),
         (

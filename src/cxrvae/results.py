@@ -115,6 +115,7 @@ class DataSummary:
     """The loaded set, without identifiers (``data`` in metrics.json and config.json)."""
 
     source: str
+    reading: str = ""  # how the source was read as images (runs before 0.2 lack it)
     n_images: int
     image_size: int
     native_shape: list[int]

@@ -16,7 +16,7 @@ from pathlib import Path
 from . import layout, tensorboard_logs
 from .analysis import analyze_model, compare_models, draw_sample
 from .config import RunConfig
-from .data import XrayData, load_data
+from .data import XrayData, load_data, require_trainable
 from .distributed import barrier, init_distributed, is_main, on_main
 from .errors import RunFolderError
 from .explore import explore_data
@@ -236,6 +236,7 @@ def train_study(
         tensorboard_logs.require_tensorboard()  # before anything is written
     t0 = time.perf_counter()
     data = load_data(source, cfg.data)  # before touching the folder: bad input writes nothing
+    require_trainable(data, source)
     for note in data.notes:
         log.info("data: %s", note)
     if resume:
