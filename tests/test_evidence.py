@@ -83,3 +83,24 @@ def test_probe_handles_more_classes(rng):
 )
 def test_usable_labels(labels, ok):
     assert ev.usable_labels(labels) == ok
+
+
+def test_linear_baseline_equals_an_explicit_pca_reconstruction(rng):
+    x = rng.random((60, 64))
+    pca = ev.fit_linear_baseline(x, 8, seed=0)
+    mean = x.mean(0)
+    _, _, vt = np.linalg.svd(x - mean, full_matrices=False)
+    for k in (3, 8):
+        explicit = (x - mean) @ vt[:k].T @ vt[:k] + mean
+        np.testing.assert_allclose(ev.linear_reconstruction(pca, x, k), explicit, atol=1e-6)
+
+
+def test_linear_quality_of_a_perfect_and_a_poor_linear_code(rng):
+    x = np.clip(rng.random((5, 256)), 0.01, 0.99)
+    perfect = ev.linear_quality(x, x, (16, 16))
+    np.testing.assert_allclose(perfect["bce_above_floor"], 0, atol=1e-9)
+    np.testing.assert_allclose(perfect["ssim"], 1)
+    flat = ev.linear_quality(x, np.full_like(x, x.mean()), (16, 16))
+    assert np.all(flat["bce_above_floor"] > 1) and np.all(flat["ssim"] < 0.5)
+    outside = ev.linear_quality(x, x + 2.0, (16, 16))  # clipped, not undefined
+    assert np.all(np.isfinite(outside["bce_above_floor"]))

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
+from cxrvae import datafigures as DF
 from cxrvae import figures as F
 
 
@@ -89,16 +90,41 @@ def test_plot_silhouette_marks_choice():
 
 
 def test_data_figures_have_titles_and_labels(imgs):
-    fig = F.plot_mean_std(imgs.mean(0), imgs.std(0))
+    fig = DF.plot_mean_std(imgs.mean(0), imgs.std(0))
     assert fig.axes[0].get_title() == "Mean image"
-    fig = F.plot_intensity_histogram(np.linspace(0, 1, 11), np.arange(10))
+    fig = DF.plot_intensity_histogram(np.linspace(0, 1, 11), np.arange(10))
     assert fig.axes[0].get_xlabel() and fig.axes[0].get_ylabel()
-    fig = F.plot_brightness_contrast(
+    fig = DF.plot_brightness_contrast(
         np.random.rand(20), np.random.rand(20), np.arange(20) % 2, ["normal", "pneumonia"]
     )
     assert "normal (n=10)" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
-    fig = F.plot_typical_atypical(imgs[:4], imgs[4:8], np.arange(4), np.arange(4))
+    fig = DF.plot_typical_atypical(imgs[:4], imgs[4:8], np.arange(4), np.arange(4))
     assert len(_image_axes(fig)) == 8
+
+
+def test_effect_sizes_feature_histograms_and_duplicate_pairs(imgs):
+    fig = DF.plot_effect_sizes(["a", "b", "c"], [0.2, -1.5, 0.9], "normal", "pneumonia")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "c", "b"]  # by |d|
+    assert "pneumonia minus normal" in ax.get_xlabel()
+    fig = DF.plot_feature_histograms({"x": np.random.rand(30), "y": np.random.rand(30)})
+    assert len(fig.axes) == 2 and fig.axes[0].get_xlabel() == "x"
+    fig = DF.plot_duplicate_pairs(imgs[:3], imgs[3:6], [0.0, 0.01, 0.02], [True, False, False], 7)
+    assert len(_image_axes(fig)) == 6 and "7 near-identical pairs" in fig._suptitle.get_text()
+    assert "train / test" in fig.axes[0].get_title()
+
+
+def test_model_reference_figures(imgs):
+    fig = F.plot_rate_distortion({4: 8.0, 16: 20.0}, {4: 100.0, 16: 60.0}, {4: 120.0, 16: 50.0})
+    assert len(fig.axes) == 2 and "KL" in fig.axes[0].get_xlabel()
+    assert [t.get_text() for t in fig.axes[1].get_legend().get_texts()][1].startswith("PCA")
+    grid = np.stack([imgs[:3], imgs[3:6]])  # (2 dims, 3 steps, H, W)
+    fig = F.plot_traversal(grid, ["z1", "z4"], [-3, 0, 3])
+    assert len(_image_axes(fig)) == 6 and fig.axes[0].get_title() == "-3 SD"
+    assert fig.axes[3].get_ylabel() == "z4"
+    fig = F.plot_path_probability(np.linspace(0, 1, 5), {"PCA 1": np.linspace(0.1, 0.9, 5)},
+                                  "pneumonia")  # fmt: skip
+    assert fig.axes[0].get_ylim() == (-0.02, 1.02) and "pneumonia" in fig.axes[0].get_ylabel()
 
 
 def test_save_figure_writes_png(tmp_path, imgs):

@@ -4,16 +4,19 @@ import torch
 from sklearn.metrics import adjusted_rand_score
 
 from cxrvae.data import load_npz
+from cxrvae.features import image_features
 from cxrvae.latent import (
+    decode,
     encode,
-    image_features,
     interpolate,
     interpolate_axis,
     kmeans,
+    log_likelihood,
     most_used_dim,
     pca,
     sample_indices,
     silhouette_curve,
+    traverse,
     tsne,
 )
 from cxrvae.model import ConvVAE
@@ -114,11 +117,86 @@ def test_most_used_dim_is_largest_kl():
 
 
 def test_image_features_measure_what_they_say():
-    dark, bright = np.zeros((1, 16, 16)), np.ones((1, 16, 16))
-    half = np.zeros((1, 16, 16))
-    half[:, :, :8] = 1
+    dark, bright = np.zeros((1, 32, 32)), np.ones((1, 32, 32))
+    half = np.zeros((1, 32, 32))
+    half[:, :, :16] = 1  # the left half bright: asymmetric, shifted left, dark right edge
     f = image_features(np.concatenate([dark, bright, half]))
-    np.testing.assert_allclose(f["brightness"], [0, 1, 0.5])
+    np.testing.assert_allclose(f["exposure"], [0, 1, 0.5])
     np.testing.assert_allclose(f["contrast"], [0, 0, 0.5])
-    assert f["lr_asymmetry"][2] == 1 and f["lr_asymmetry"][1] == 0
-    assert f["edge_energy"][2] > 0 == f["edge_energy"][0]
+    assert f["asymmetry"][2] == 1 and f["asymmetry"][1] == 0
+    assert f["sharpness"][2] > 0 == f["sharpness"][0]
+    assert f["shift_x"][2] < -0.2 and abs(f["shift_x"][1]) < 1e-9
+    np.testing.assert_allclose(
+        f["dark_border"], [1, 0, 0.5]
+    )  # left and right strips, top/bottom half
+
+
+# --------------------------------------------------------------------------- likelihood
+
+
+@pytest.fixture
+def trained_model(npz_path):
+    """A small model trained for a few epochs, so that its posterior is not the prior."""
+    from cxrvae.config import TrainConfig
+    from cxrvae.train import fit
+
+    data = load_npz(npz_path, image_size=32)
+    torch.manual_seed(0)
+    model = ConvVAE(32, 4, (8, 16))
+    cfg = TrainConfig(epochs=8, batch_size=16, lr=3e-3, device="cpu")
+    fit(model, data, np.arange(80), np.arange(80, 96), cfg, seed=0)
+    return model.eval(), data
+
+
+def test_log_likelihood_is_at_least_the_elbo_and_grows_with_samples(trained_model):
+    model, data = trained_model
+    idx = np.arange(80, 96)
+    lp1, elbo1 = log_likelihood(model, data, idx, 1, seed=0)
+    np.testing.assert_allclose(lp1, elbo1)  # one sample: the estimate is the ELBO's sample
+    estimates = {}
+    for k in (1, 4, 16, 64):
+        runs = [log_likelihood(model, data, idx, k, seed=s) for s in range(4)]
+        lp = np.mean([r[0] for r in runs], axis=0)
+        elbo = np.mean([r[1] for r in runs], axis=0)
+        assert lp.mean() >= elbo.mean()  # Jensen: on average at least the ELBO
+        estimates[k] = lp.mean()
+    values = [estimates[k] for k in (1, 4, 16, 64)]
+    assert all(b >= a - 0.05 for a, b in zip(values, values[1:])), values  # tightens with K
+    assert values[-1] > values[0]
+    again, _ = log_likelihood(model, data, idx, 16, seed=0)
+    np.testing.assert_array_equal(again, log_likelihood(model, data, idx, 16, seed=0)[0])
+
+
+def test_log_likelihood_is_exact_when_the_decoder_ignores_the_code(trained_model):
+    model, data = trained_model
+    with torch.no_grad():
+        # p(x|z) = p(x) for every z, and q(z|x) = N(0, I), the true posterior: every
+        # importance weight is p(x), so the estimate is exact for any number of samples.
+        model.fc_dec.weight.zero_()
+        for head in (model.fc_mu, model.fc_logvar):
+            head.weight.zero_()
+            head.bias.zero_()
+    idx = np.arange(80, 96)
+    x = torch.from_numpy(data.normalized(idx))[:, None]
+    with torch.no_grad():
+        logits = model.decode(torch.zeros(1, 4)).float()
+    exact = -torch.nn.functional.binary_cross_entropy_with_logits(
+        logits.expand_as(x), x, reduction="none"
+    ).sum((1, 2, 3))
+    for k in (1, 8):
+        lp, _ = log_likelihood(model, data, idx, k, seed=3)
+        np.testing.assert_allclose(lp, exact.numpy(), rtol=1e-5)
+
+
+def test_traverse_moves_one_dimension_per_row(model_and_data):
+    model, _ = model_and_data
+    base = np.array([0.5, -1.0, 0.2, 0.0], np.float32)
+    steps = np.array([-3.0, 0.0, 3.0])
+    grid = traverse(model, base, [2, 0], np.array([0.5, 2.0]), steps)
+    assert grid.shape == (2, 3, 32, 32)
+    for r in range(2):  # the middle column is the base code itself
+        np.testing.assert_allclose(grid[r, 1], decode(model, base[None])[0], atol=1e-6)
+    z = base.copy()
+    z[0] = base[0] + 3.0 * 2.0  # row 1 moves dimension 0 by +3 SD of 2.0
+    np.testing.assert_allclose(grid[1, 2], decode(model, z[None])[0], atol=1e-6)
+    assert not np.allclose(grid[0, 0], grid[0, 2])

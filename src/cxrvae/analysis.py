@@ -1,36 +1,46 @@
-"""The analysis step of a study: for each trained model, reconstructions, clusters, maps and
-interpolations of one shared sample of training images, and how the models compare.
+"""The analysis step of a study, model by model: reconstructions, the linear baseline and the
+likelihood, clusters, maps, interpolations (with what a label probe says along them) and a
+traversal of the most used latent dimensions, all on the shared :class:`~cxrvae.sampling.Sample`.
 
 Every figure goes where :mod:`cxrvae.layout` says; every number into a
-:class:`~cxrvae.results.ModelAnalysis` or :class:`~cxrvae.results.Comparison`.
+:class:`~cxrvae.results.ModelAnalysis`.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import adjusted_rand_score
 
 from . import evidence as ev
 from . import latent as lt
-from .config import RunConfig
-from .data import XrayData, as_uint8
+from .data import as_uint8
+from .features import NAMES as PATH_FEATURES
+from .features import image_features
 from .figures import (
     plot_cluster_gallery,
-    plot_error_distribution,
     plot_image_grid,
     plot_interpolation,
     plot_maps,
+    plot_path_probability,
     plot_reconstructions,
     plot_silhouette,
+    plot_traversal,
     save_figure,
 )
 from .files import save_npz
-from .layout import EMBEDDING, FIGURES, SAMPLE, model_dir
-from .results import Comparison, ModelAnalysis, PathSummary, Spread
+from .layout import EMBEDDING, FIGURES, model_dir
+from .results import (
+    LinearBaseline,
+    LogLikelihood,
+    ModelAnalysis,
+    PathSummary,
+    ProbePath,
+    Spread,
+    Traversal,
+)
+from .sampling import THUMBNAIL, Sample
 from .seeding import derive_seed
 
 log = logging.getLogger(__name__)
@@ -38,38 +48,9 @@ log = logging.getLogger(__name__)
 GALLERY_SIZE = 8  # images per cluster, and worst reconstructions shown
 N_GENERATED = 16  # images decoded from the prior
 RECON_BATCH = 512  # test images reconstructed and scored at a time
-THUMBNAIL = 64  # px: the explorer's images (larger models' images are shrunk to this)
-CLUSTER_FEATURES = ("brightness", "contrast", "edge_energy")  # averaged per cluster
-PATH_FEATURES = (*CLUSTER_FEATURES, "lr_asymmetry", "centre_brightness")  # along each path
-
-
-@dataclass
-class Sample:
-    """What every model's analysis shares: the data, the run's settings and the images used.
-
-    ``sample_idx`` are the analysed training images, ``recon_idx`` the test images shown
-    reconstructed, ``features`` the :func:`latent.image_features` of the sample's images.
-    """
-
-    data: XrayData
-    cfg: RunConfig
-    out: Path
-    sample_idx: np.ndarray
-    test_idx: np.ndarray
-    recon_idx: np.ndarray
-    features: dict[str, np.ndarray]
-    thumbnails: np.ndarray  # (n_samples, s, s) uint8, at most THUMBNAIL px
-    note: str
-
-    @property
-    def labels(self) -> np.ndarray | None:
-        """The sample's labels, when the set has labels."""
-        return None if self.data.labels is None else self.data.labels[self.sample_idx]
-
-    @property
-    def spread(self) -> dict[str, float]:
-        """Standard deviation of each image feature across the sample."""
-        return {f: float(v.std()) for f, v in self.features.items()}
+CLUSTER_FEATURES = ("exposure", "contrast", "sharpness", "lung_opacity")  # averaged per cluster
+SHOWN_FEATURES = 4  # features drawn under each interpolation: those that change most
+TRAVERSAL_STEPS = 7  # columns of the traversal grid, from -traversal_sd to +traversal_sd
 
 
 @dataclass
@@ -81,47 +62,6 @@ class AnalysedModel:
     clusters: np.ndarray  # (n_samples,)
     recon: np.ndarray  # (n_reconstructions, H, W) the shared test images, reconstructed
     bce_above_floor: np.ndarray  # (n_test,)
-
-
-def draw_sample(data: XrayData, cfg: RunConfig, out, train_idx, test_idx) -> Sample:
-    """Draw the seeded sample every model is analysed on, and save it to ``sample.npz``."""
-    a = cfg.analysis
-    recon_idx = lt.sample_indices(
-        test_idx, a.n_reconstructions, derive_seed(cfg.seed, "reconstructions")
-    )
-    sample_idx = lt.sample_indices(train_idx, a.n_samples, derive_seed(cfg.seed, "sample"))
-    note = (
-        f"all {len(sample_idx)} training images encoded (fewer than {a.n_samples})"
-        if len(sample_idx) < a.n_samples
-        else f"{len(sample_idx)} of {len(train_idx)} training images encoded"
-    )
-    if len(recon_idx) < a.n_reconstructions:
-        note += (
-            f"; reconstructions show all {len(recon_idx)} test images (fewer than "
-            f"{a.n_reconstructions})"
-        )
-    images = data.normalized(sample_idx)
-    sample = Sample(
-        data,
-        cfg,
-        Path(out),
-        sample_idx,
-        test_idx,
-        recon_idx,
-        lt.image_features(images),
-        as_uint8(images, THUMBNAIL),
-        note,
-    )
-    labels = sample.labels
-    save_npz(
-        sample.out / SAMPLE,
-        compressed=True,
-        sample_idx=np.asarray(sample_idx),
-        images=sample.thumbnails,
-        labels=np.full(len(sample_idx), -1) if labels is None else labels,
-        label_names=np.asarray(data.label_names or [], dtype=str),
-    )
-    return sample
 
 
 def _reconstruction_step(model, s: Sample, latent_dim: int) -> tuple[dict, np.ndarray, np.ndarray]:
@@ -197,14 +137,21 @@ def _cluster_step(mu, s: Sample, latent_dim: int) -> tuple[dict, np.ndarray]:
         ),
         FIGURES["clusters"].file(s.out, latent_dim=latent_dim),
     )
+    means = [
+        {f: float(s.features[f][clusters == c].mean()) for f in CLUSTER_FEATURES}
+        for c in range(n_clusters)
+    ]
+    spread = s.spread
+    separation = {
+        f: float((max(m[f] for m in means) - min(m[f] for m in means)) / max(spread[f], 1e-12))
+        for f in CLUSTER_FEATURES
+    }
     fields = {
         "n_clusters": int(n_clusters),
         "silhouette": {str(n): v for n, v in curve.items()},
         "cluster_sizes": sizes.tolist(),
-        "cluster_features": [
-            {f: float(s.features[f][clusters == c].mean()) for f in CLUSTER_FEATURES}
-            for c in range(n_clusters)
-        ],
+        "cluster_features": means,
+        "cluster_separation": separation,
     }
     if curve:
         fields["silhouette_chosen"] = curve[n_clusters]
@@ -240,6 +187,7 @@ def _map_step(mu, clusters, s: Sample, latent_dim: int) -> tuple[dict, np.ndarra
     )
     fields = {
         "pca_explained_variance": evr.tolist(),
+        "pca_variance_2d": float(evr[:2].sum()),
         "trustworthiness": {
             "pca": ev.map_trustworthiness(mu, pca_xy),
             "tsne": ev.map_trustworthiness(mu, tsne_xy),
@@ -299,9 +247,11 @@ def _interpolation_step(model, mu, logvar, pca_xy, tsne_xy, evr, s: Sample, late
         it = lt.interpolate_axis(
             model, s.data, s.sample_idx, values, axis, label, s.cfg.analysis.n_between, spread
         )
-        feats = lt.image_features(it.images)
-        # Change from t = 0 in standard deviations of the feature across the sampled images.
-        shown = {f: (feats[f] - feats[f][0]) / max(spread[f], 1e-12) for f in PATH_FEATURES}
+        feats = image_features(it.images)
+        # Change from t = 0 in standard deviations of the feature across the sampled images,
+        # for the features that change most along this path.
+        most = sorted(PATH_FEATURES, key=lambda f: -abs(it.trends[f].effect))[:SHOWN_FEATURES]
+        shown = {f: (feats[f] - feats[f][0]) / max(spread[f], 1e-12) for f in most}
         save_figure(
             plot_interpolation(
                 it.t,
@@ -316,13 +266,104 @@ def _interpolation_step(model, mu, logvar, pca_xy, tsne_xy, evr, s: Sample, late
         )
         summaries[axis] = PathSummary(label=label, values=list(it.values), trends=it.trends)
         paths[axis] = it
+    kl = np.sort(kl_per_dim)[::-1]
     fields = {
         "kl_per_dim": kl_per_dim.tolist(),
-        "active_units": int(np.sum(mu.var(0) > 0.01)),
+        "active_units": int(np.sum(mu.var(0) > ev.ACTIVE_VARIANCE)),
+        "kl_dims_used": int(np.sum(kl_per_dim > ev.USED_KL)),
+        "kl_top2_share": float(kl[:2].sum() / max(kl.sum(), 1e-12)),
         "interpolation_dim": dim,
         "interpolations": summaries,
     }
     return fields, paths
+
+
+def _probe_step(model, mu, paths, summaries, s: Sample, latent_dim: int) -> None:
+    """Each decoded frame of every path encoded again and given to a label probe fitted on the
+    sample's means: the probability of one label along t (into ``summaries``, and a figure)."""
+    labels = s.labels
+    if not ev.usable_labels(labels):
+        return
+    probe = ev.fit_probe(mu, labels, derive_seed(s.cfg.seed, "evidence"))
+    probs = {a: probe.predict_proba(lt.encode_images(model, it.images)) for a, it in paths.items()}
+    classes = list(probe.classes_)
+    # Two labels: the second (e.g. pneumonia); more: the label that changes most along the paths.
+    col = (
+        1
+        if len(classes) == 2
+        else int(np.argmax(sum(np.abs(p[-1] - p[0]) for p in probs.values())))
+    )
+    name = s.data.label_names[classes[col]]
+    for axis, p in probs.items():
+        summaries[axis].probe = ProbePath(label=name, probability=[float(v) for v in p[:, col]])
+    t = next(iter(paths.values())).t
+    save_figure(
+        plot_path_probability(
+            t,
+            {paths[a].label: p[:, col] for a, p in probs.items()},
+            name,
+            f"Latent {latent_dim}: the label probe along each interpolation",
+        ),
+        FIGURES["path_probability"].file(s.out, latent_dim=latent_dim),
+    )
+
+
+def _baseline_step(model_bce_above: np.ndarray, s: Sample, latent_dim: int) -> LinearBaseline:
+    """PCA with ``latent_dim`` components reconstructing the test set, against the model."""
+    k = min(latent_dim, s.baseline.n_components_)
+    parts = []
+    for start in range(0, len(s.test_idx), RECON_BATCH):
+        x = s.data.normalized(s.test_idx[start : start + RECON_BATCH])
+        flat = x.reshape(len(x), -1).astype(np.float64)
+        x_hat = ev.linear_reconstruction(s.baseline, flat, k)
+        parts.append(ev.linear_quality(flat, x_hat, x.shape[1:]))
+    above = float(np.concatenate([p["bce_above_floor"] for p in parts]).mean())
+    return LinearBaseline(
+        n_components=int(k),
+        n_fit=s.n_fit,
+        bce_above_floor=above,
+        ssim=float(np.concatenate([p["ssim"] for p in parts]).mean()),
+        error_removed=float(1 - model_bce_above.mean() / max(above, 1e-12)),
+    )
+
+
+def _likelihood_step(model, s: Sample, latent_dim: int) -> LogLikelihood:
+    """Importance-weighted test log-likelihood on a seeded subset of the test images."""
+    a, seed = s.cfg.analysis, s.cfg.seed
+    idx = lt.sample_indices(s.test_idx, a.n_likelihood, derive_seed(seed, "likelihood"))
+    log_px, elbo = lt.log_likelihood(
+        model, s.data, idx, a.n_importance, derive_seed(seed, f"likelihood-{latent_dim}")
+    )
+    nats = float(log_px.mean())
+    return LogLikelihood(
+        n_importance=a.n_importance,
+        n_images=int(len(idx)),
+        nats=nats,
+        bits_per_pixel=float(-nats / (s.data.image_size**2 * np.log(2))),
+        elbo=float(elbo.mean()),
+        gap=float(nats - elbo.mean()),
+    )
+
+
+def _traversal_step(model, mu, kl_per_dim, s: Sample, latent_dim: int) -> Traversal:
+    """The most used dimensions moved one at a time from the most typical sampled code."""
+    a = s.cfg.analysis
+    dims = [int(d) for d in np.argsort(kl_per_dim)[::-1][: a.n_traversal]]
+    sd = mu[:, dims].std(0)
+    base = mu[np.argmin(((mu - mu.mean(0)) ** 2).sum(1))]  # the most typical image's code
+    steps = np.linspace(-a.traversal_sd, a.traversal_sd, TRAVERSAL_STEPS)
+    images = lt.traverse(model, base, dims, sd, steps)
+    rows = [f"z{d}\nKL {kl_per_dim[d]:.2f}" for d in dims]
+    save_figure(
+        plot_traversal(images, rows, steps, f"Latent {latent_dim}: the most used dimensions"),
+        FIGURES["traversal"].file(s.out, latent_dim=latent_dim),
+    )
+    return Traversal(
+        dims=dims,
+        kl=[float(kl_per_dim[d]) for d in dims],
+        sd=[float(v) for v in sd],
+        steps=[float(v) for v in steps],
+    )
 
 
 def _save_embedding(path, s: Sample, mu, pca_xy, tsne_xy, clusters, recon, paths) -> None:
@@ -345,72 +386,42 @@ def _save_embedding(path, s: Sample, mu, pca_xy, tsne_xy, clusters, recon, paths
     )
 
 
+def _generated(model, s: Sample, latent_dim: int) -> None:
+    """Images decoded from codes drawn from the prior N(0, I)."""
+    rng = np.random.default_rng(derive_seed(s.cfg.seed, f"generate-{latent_dim}"))
+    z = rng.standard_normal((N_GENERATED, latent_dim)).astype(np.float32)
+    title = f"Latent {latent_dim}: {N_GENERATED} images decoded from random codes z ~ N(0, I)"
+    save_figure(
+        plot_image_grid(lt.decode(model, z), title=title),
+        FIGURES["samples"].file(s.out, latent_dim=latent_dim),
+    )
+
+
 def analyze_model(model, s: Sample, latent_dim: int) -> AnalysedModel:
-    """Reconstructions, clusters, maps, interpolations and samples of one model."""
+    """Every measure and figure of one model's analysis."""
     recon_fields, recon, above_floor = _reconstruction_step(model, s, latent_dim)
     mu, logvar = lt.encode(model, s.data, s.sample_idx)
     cluster_fields, clusters = _cluster_step(mu, s, latent_dim)
     map_fields, pca_xy, tsne_xy = _map_step(mu, clusters, s, latent_dim)
     evr = np.asarray(map_fields["pca_explained_variance"])
     path_fields, paths = _interpolation_step(model, mu, logvar, pca_xy, tsne_xy, evr, s, latent_dim)
+    _probe_step(model, mu, paths, path_fields["interpolations"], s, latent_dim)
+    kl_per_dim = np.asarray(path_fields["kl_per_dim"])
+    references = {
+        "linear_baseline": _baseline_step(above_floor, s, latent_dim),
+        "log_likelihood": _likelihood_step(model, s, latent_dim),
+        "traversal": _traversal_step(model, mu, kl_per_dim, s, latent_dim),
+    }
     # The sample's reconstructions for the explorer: its means are already encoded.
-    sample_recon = lt.decode(model, mu)
     embedding = model_dir(s.out, latent_dim) / EMBEDDING
-    _save_embedding(embedding, s, mu, pca_xy, tsne_xy, clusters, sample_recon, paths)
-    # Generation: decode codes drawn from the prior N(0, I).
-    rng = np.random.default_rng(derive_seed(s.cfg.seed, f"generate-{latent_dim}"))
-    z = rng.standard_normal((N_GENERATED, latent_dim)).astype(np.float32)
-    save_figure(
-        plot_image_grid(
-            lt.decode(model, z),
-            title=f"Latent {latent_dim}: {N_GENERATED} images decoded from random codes "
-            "z ~ N(0, I)",
-        ),
-        FIGURES["samples"].file(s.out, latent_dim=latent_dim),
-    )
+    _save_embedding(embedding, s, mu, pca_xy, tsne_xy, clusters, lt.decode(model, mu), paths)
+    _generated(model, s, latent_dim)
     metrics = ModelAnalysis(
         n_samples=int(len(s.sample_idx)),
         **recon_fields,
         **cluster_fields,
         **map_fields,
         **path_fields,
+        **references,
     )
     return AnalysedModel(metrics, mu, clusters, recon, above_floor)
-
-
-def compare_models(results: dict[int, AnalysedModel], s: Sample) -> Comparison:
-    """How the models compare (clusterings, latent spaces), with the figures that show every
-    model side by side."""
-    save_figure(
-        plot_reconstructions(
-            s.data.normalized(s.recon_idx),
-            {f"latent {d}": r.recon for d, r in results.items()},
-            f"The same {len(s.recon_idx)} test images reconstructed by every model",
-        ),
-        FIGURES["reconstructions_comparison"].file(s.out),
-    )
-    save_figure(
-        plot_error_distribution(
-            {f"latent {d}": r.bce_above_floor for d, r in results.items()},
-            "BCE above its floor (nats per image)",
-        ),
-        FIGURES["error_distribution"].file(s.out),
-    )
-    dims = list(results)
-    pairs = [(a, b) for i, a in enumerate(dims) for b in dims[i + 1 :]]
-    es = derive_seed(s.cfg.seed, "evidence")
-    return Comparison(
-        sample_note=s.note,
-        n_samples=int(len(s.sample_idx)),
-        ari={
-            f"{a}-{b}": float(adjusted_rand_score(results[a].clusters, results[b].clusters))
-            for a, b in pairs
-        },
-        linear_r2={
-            f"{a}->{b}": ev.linear_r2(results[a].mu, results[b].mu, es)
-            for a in dims
-            for b in dims
-            if a != b
-        },
-        config=s.cfg.to_dict()["analysis"],
-    )

@@ -111,6 +111,10 @@ class AnalysisConfig:
     perplexity: float = 30.0
     n_between: int = 7  # interpolation points strictly between the two endpoints
     n_reconstructions: int = 10
+    n_importance: int = 32  # samples per image of the log-likelihood estimate
+    n_likelihood: int = 500  # test images the log-likelihood is estimated on
+    n_traversal: int = 6  # latent dimensions drawn in the traversal grid
+    traversal_sd: float = 3.0  # the traversal spans -traversal_sd ... +traversal_sd SDs
 
     def __post_init__(self):
         object.__setattr__(self, "k_range", tuple(int(k) for k in self.k_range))
@@ -127,6 +131,10 @@ class AnalysisConfig:
         )
         _check(self.perplexity > 0, f"perplexity must be > 0, got {self.perplexity}")
         _check(self.n_between >= 1, f"n_between must be >= 1, got {self.n_between}")
+        _check(self.n_importance >= 1, f"n_importance must be >= 1, got {self.n_importance}")
+        _check(self.n_likelihood >= 1, f"n_likelihood must be >= 1, got {self.n_likelihood}")
+        _check(self.n_traversal >= 1, f"n_traversal must be >= 1, got {self.n_traversal}")
+        _check(self.traversal_sd > 0, f"traversal_sd must be > 0, got {self.traversal_sd}")
 
 
 @dataclass(frozen=True)

@@ -1,428 +1,437 @@
-"""The report's discussion: the study's questions, each answered from the run's measured numbers.
+"""The report's discussion: the study's questions, answered from the run's measured numbers.
 
-The thresholds that decide what a sentence claims are named constants below, not tuned to one
-data set.
+Each answer opens with one sentence that answers the question, then a compact table of the
+evidence (models as columns), then a few sentences of why that point to figures. Every number
+quoted is a value of ``metrics.json``, rounded; what a sentence claims follows the thresholds
+of :mod:`cxrvae.prose`. Nothing about labels is said of a set without them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from .evidence import ACTIVE_VARIANCE, USED_KL
+from .features import WORDS
+from .prose import (
+    BETTER,
+    COLLAPSED,
+    LINEAR_SHARED,
+    MIN_EFFECT,
+    PROBE_GOOD,
+    PROBE_MOVE,
+    PROBE_SOME,
+    Answer,
+    Table,
+    axis_name,
+    differs,
+    grouping,
+    models_table,
+    num,
+    pct,
+    plural,
+    probe_ends,
+    row,
+    separation,
+    short,
+    signed,
+    words,
+)
+from .results import DataSummary, ModelAnalysis, StudyMetrics
 
-from .results import ModelAnalysis, ModelResult, PathSummary, StudyMetrics, Trend
-
-# What counts as a clear difference, used by the discussion's sentences.
-ARI_SAME = 0.7  # adjusted Rand above this: two models group the images in much the same way
-ARI_DIFFERENT = 0.3  # below this: they group them differently
-LINEAR_SHARED = 0.8  # cross-validated R^2 above this: one space is a linear map of the other
-PCA_FAITHFUL = 0.6  # PC1 + PC2 explain at least this share: the PCA map shows most of the space
-SILHOUETTE_CLEAR = 0.5  # silhouette above this: well-separated clusters
-SILHOUETTE_WEAK = 0.25  # below this: clusters are cuts through a continuum
-LABEL_ENRICHED = 0.15  # a cluster's label share differs from the sample's by this much or more
-MIN_EFFECT = 0.5  # a path changes a feature when it moves by half its SD across the images
-PROBE_GOOD = 0.85  # probe AUC at or above: the latent space captures the label well
-PROBE_SOME = 0.65  # at or above: in part
-UNUSED_KL = 0.05  # a latent dimension with less mean KL than this (nats) is unused
-COLLAPSED_UNITS = 1  # at most this many active latent units: the posterior has collapsed
-
-FEATURE_WORDS = {
-    "brightness": "overall brightness",
-    "contrast": "contrast",
-    "edge_energy": "edge energy (sharpness of structures)",
-    "lr_asymmetry": "left-right asymmetry",
-    "centre_brightness": "brightness of the centre relative to the border",
-}
-
-
-@dataclass
-class Answer:
-    """One question of the study and its answer."""
-
-    question: str
-    answer: str
+# --------------------------------------------------------------------------- the data
 
 
-def _fmt(x, digits=1) -> str:
-    return f"{x:,.{digits}f}"
+def _data_answer(data: DataSummary) -> Answer | None:
+    ex = data.exploration
+    if ex is None or not ex.features:
+        return None
+    f, labels = ex.features, ex.effect_labels
+    exp, con = f["exposure"], f["contrast"]
+    if labels:
+        a, b = sorted(f, key=lambda k: -abs(f[k].effect))[:2]
+        answer = (
+            f"Compared with {labels[0]} images, {labels[1]} images have mostly "
+            f"{differs(a, f[a].effect)} and {differs(b, f[b].effect)}; across all images "
+            f"exposure ranges from {num(exp.p5, 2)} to {num(exp.p95, 2)}."
+        )
+    else:
+        answer = (
+            f"The images differ most in exposure, from {num(exp.p5, 2)} to {num(exp.p95, 2)} "
+            f"(middle 90%), and in contrast, from {num(con.p5, 3)} to {num(con.p95, 3)}."
+        )
+    head = ["feature", "5th pct", "median", "95th pct"]
+    head += [f"d ({labels[1]} - {labels[0]})"] if labels else []
+    rows = [[words(k), *(num(x, 3) for x in (v.p5, v.median, v.p95))] for k, v in f.items()]
+    if labels:
+        rows = [r + [signed(v.effect)] for r, v in zip(rows, f.values())]
+    question = "What differences do you notice between the images?"
+    return Answer("data", question, answer, Table(head, rows), _data_why(data))
 
 
-def _collapsed(a: ModelAnalysis) -> bool:
-    return a.active_units <= COLLAPSED_UNITS
-
-
-def _recon_answer(models: dict[int, ModelResult]) -> str:
-    dims = sorted(models)
-    parts = [
-        f"latent {d}: test BCE {_fmt(models[d].test_bce)} and KL "
-        f"{_fmt(models[d].test_kl)} nats/image"
-        for d in dims
+def _data_why(data: DataSummary) -> list[str]:
+    ex = data.exploration
+    f, dup = ex.features, ex.duplicates
+    shift = max(abs(f["shift_x"].p5), abs(f["shift_x"].p95))
+    why = [
+        f"Positioning varies little: for 90% of images the body's centre lies within "
+        f"{pct(shift)} of the width from the frame's centre, and {pct(ex.dark_any)} of the "
+        "images have a dark strip along an edge (air or collimation outside the body); see the "
+        "positioning figure.",
+        f"The most atypical image lies {num(ex.atypical[0])} from the mean in pixel-PCA space, "
+        f"against a median of {num(ex.atypical_median)}; the atypical-images figure shows them. "
+        "Burned-in markers and text are not measured: look for them in the grid.",
     ]
+    near = (
+        f"{plural(dup.near_pairs, 'pair')} {'is' if dup.near_pairs == 1 else 'are'} "
+        "near-identical (RMS difference at most "
+        f"{dup.near_threshold:g} on 16 x 16 versions), {dup.near_straddling} across the "
+        "train/test split."
+    )
+    if dup.identical_images:
+        joined = (
+            f", {plural(dup.identical_regrouped, 'set')} spanning patients"
+            if dup.identical_regrouped
+            else ""
+        )
+        why.append(
+            f"{dup.identical_images} images are pixel-identical copies in "
+            f"{plural(dup.identical_groups, 'set')}{joined}; each set is kept on one side of the "
+            f"split. {near}"
+        )
+    elif dup.near_pairs:
+        why.append(near + " Pairs across the split leak test images into training.")
+    return why
+
+
+# --------------------------------------------------------------------------- reconstruction
+
+
+def _recon_answer(analysed: dict[int, ModelAnalysis], rates: dict[int, float]) -> Answer:
+    dims = sorted(analysed)
+    err = {d: analysed[d].test_bce_above_floor.mean for d in dims}
     lo, hi = dims[0], dims[-1]
-    gain = models[lo].test_bce - models[hi].test_bce
-    extra_kl = models[hi].test_kl - models[lo].test_kl
-    text = "Measured on the test set: " + "; ".join(parts) + ". "
-    if gain > 0:
-        text += (
-            f"Going from {lo} to {hi} latent dimensions lowers the reconstruction error "
-            f"by {_fmt(gain)} nats/image while the KL term grows by {_fmt(extra_kl)}: "
-            "a larger code can carry more information about each image, and the KL term "
-            "is the price, in nats, of that information. "
+    if 1 - err[hi] / max(err[lo], 1e-12) > BETTER:
+        drop = {b: err[a] - err[b] for a, b in zip(dims, dims[1:])}
+        where = max(drop, key=drop.get)
+        answer = (
+            f"Larger codes reconstruct better: the error above the floor falls from "
+            f"{num(err[lo])} (latent {lo}) to {num(err[hi])} nats per image (latent {hi}), "
+            f"most between latent {dims[dims.index(where) - 1]} and {where}."
         )
-        if extra_kl > 0 and gain < extra_kl:
-            text += (
-                "The gain in reconstruction is smaller than the added KL, so the larger "
-                "models buy little detail for their extra code length. "
-            )
     else:
-        text += (
-            f"The model with {hi} dimensions does not reconstruct better than the one with "
-            f"{lo} (difference {_fmt(gain)} nats/image): the extra dimensions carry no "
-            "extra information at this training length. "
+        answer = (
+            f"A larger code does not reconstruct better here: the error above the floor is "
+            f"{num(err[lo])} nats per image for latent {lo} and {num(err[hi])} for latent {hi}."
         )
-    analyses = [(d, models[d].analysis) for d in dims]
-    if all(a is not None for _, a in analyses):
-        text += _floor_sentences(analyses) + _units_sentences(analyses)
-    return text
+    base = {d: analysed[d].linear_baseline for d in dims}
+    ll = {d: analysed[d].log_likelihood for d in dims}
+    rows = [
+        row("BCE above floor (nats)", dims, lambda d: num(err[d])),
+        row("SSIM", dims, lambda d: num(analysed[d].test_ssim.mean, 3)),
+        row("rate: KL (nats)", dims, lambda d: num(rates[d])),
+        row("PCA: BCE above floor", dims, lambda d: num(base[d].bce_above_floor)),
+        row("error removed beyond PCA", dims, lambda d: pct(base[d].error_removed)),
+        row("log-likelihood (nats)", dims, lambda d: num(ll[d].nats)),
+        row("bits per pixel", dims, lambda d: num(ll[d].bits_per_pixel, 3)),
+    ]
+    question = "How does reconstruction differ between latent sizes, and why?"
+    why = _recon_why(dims, rates, base, ll)
+    return Answer("reconstruction", question, answer, models_table(dims, rows), why)
 
 
-def _floor_sentences(analyses: list[tuple[int, ModelAnalysis]]) -> str:
-    text = (
-        "Part of every BCE is a floor that no model can go below, because the targets are "
-        "grey levels (the summed binary entropy of each image, here "
-        f"{_fmt(analyses[0][1].test_bce_floor.mean)} nats/image on average). Above "
-        "that floor, with pixel-level PSNR and structural similarity (SSIM, 1 = identical): "
-        + "; ".join(
-            f"latent {d}: {_fmt(a.test_bce_above_floor.mean)} nats/image, PSNR "
-            f"{a.test_psnr.mean:.2f} dB, SSIM {a.test_ssim.mean:.3f}"
-            for d, a in analyses
+def _recon_why(dims, rates, base, ll) -> list[str]:
+    lo, hi = dims[0], dims[-1]
+    why = [
+        f"A larger code can carry more information about each image: the rate (KL) is "
+        f"{num(rates[lo])} nats for latent {lo} and {num(rates[hi])} for latent {hi}; the "
+        "rate-distortion figure shows what each model buys with it."
+    ]
+    removed = [base[d].error_removed for d in dims]
+    if min(removed) > 0:
+        why.append(
+            f"Against PCA with as many components, a linear code of the same size, the models "
+            f"remove {pct(min(removed))} to {pct(max(removed))} of the error, so the gain comes "
+            "from the non-linear decoder, not only from more numbers."
         )
-        + ". "
-    )
-    lo, hi = analyses[0][1], analyses[-1][1]
-    share = 1 - hi.test_bce_above_floor.mean / max(lo.test_bce_above_floor.mean, 1e-12)
-    if share > 0:
-        return text + (
-            f"Measured above the floor, the largest model removes {share:.0%} of the "
-            "smallest one's reconstruction error. "
+    elif max(removed) < 0:
+        why.append(
+            "PCA with as many components reconstructs better than every model: the KL term makes "
+            "each VAE pay for the information in its code, and PCA pays nothing."
         )
-    return text + (
-        f"Measured above the floor, the largest model's error is {-share:.0%} "
-        "higher than the smallest one's. "
-    )
-
-
-def _units_sentences(analyses: list[tuple[int, ModelAnalysis]]) -> str:
-    text = (
-        "Active latent units (variance of the means across images above 0.01): "
-        + ", ".join(f"{a.active_units} of {d}" for d, a in analyses)
-        + ". "
-    )
-    collapsed = [str(d) for d, a in analyses if _collapsed(a)]
-    if collapsed:
-        text += (
-            f"Posterior collapse: latent {', '.join(collapsed)} "
-            f"{'has' if len(collapsed) == 1 else 'have'} at most {COLLAPSED_UNITS} "
-            "active unit; the decoder ignores the code and draws an average image, "
-            "so the clusters, maps and interpolations of such a model carry little "
-            "meaning. "
-        )
-    unused = {d: sum(v < UNUSED_KL for v in a.kl_per_dim) for d, a in analyses}
-    if any(unused.values()):
-        text += (
-            f"Dimensions whose mean KL is below {UNUSED_KL} nats, left at the prior: "
-            + ", ".join(f"{n} of {d}" for d, n in unused.items())
-            + ". They carry no information, which is why adding dimensions raises the KL "
-            "less than in proportion. "
-        )
-    return text
-
-
-def _silhouette_words(sil: float) -> str:
-    if sil >= SILHOUETTE_CLEAR:
-        return "well separated"
-    if sil < SILHOUETTE_WEAK:
-        return "weakly separated, cuts through a continuum"
-    return "moderately separated"
-
-
-def _label_clause(a: ModelAnalysis, label_names) -> str:
-    name = label_names[-1]
-    vals = [sh[name] for sh in a.label_share_per_cluster]
-    overall = sum(v * n for v, n in zip(vals, a.cluster_sizes)) / sum(a.cluster_sizes)
-    s = (
-        f", share of '{name}' per cluster from {min(vals):.0%} to {max(vals):.0%} "
-        f"against {overall:.0%} in the sample"
-    )
-    if max(abs(v - overall) for v in vals) >= LABEL_ENRICHED:
-        s += " (the clusters partly follow the label)"
     else:
-        s += " (the clusters barely follow the label)"
-    if a.nmi is not None:
-        s += f"; purity {a.purity:.2f}, normalised mutual information {a.nmi:.2f}"
-    return s
+        better = ", ".join(str(d) for d in dims if base[d].error_removed > 0)
+        why.append(
+            f"Only latent {better} beats PCA with as many components; the others pay more in KL "
+            "for their code than their non-linear decoder recovers."
+        )
+    best = max(dims, key=lambda d: ll[d].nats)
+    gaps = [ll[d].gap for d in dims]
+    why.append(
+        f"The importance-weighted log-likelihood ({ll[best].n_importance} samples per image, "
+        f"{ll[best].n_images} test images) is highest for latent {best}; the ELBO with sampled "
+        f"codes lies {num(min(gaps))} to {num(max(gaps))} nats below it."
+    )
+    return why
 
 
-def _cluster_answer(analysed: dict[int, ModelAnalysis], ari: dict, label_names) -> str:
-    out = []
-    for d, a in analysed.items():
-        s = f"Latent {d}: K = {a.n_clusters} (sizes {', '.join(map(str, a.cluster_sizes))})"
-        if _collapsed(a):
-            s += " on a collapsed latent space (clusters of noise-level differences)"
-        if a.silhouette_chosen is not None:
-            sil = a.silhouette_chosen
-            s += f", silhouette {sil:.2f} ({_silhouette_words(sil)})"
-        b = [f["brightness"] for f in a.cluster_features]
-        s += f"; mean brightness of the clusters' images ranges from {min(b):.3f} to {max(b):.3f}"
-        if a.label_share_per_cluster and label_names:
-            s += _label_clause(a, label_names)
-        out.append(s + ".")
-    text = " ".join(out)
-    if ari:
-        pairs = ", ".join(f"{p.replace('-', ' vs ')}: {v:.2f}" for p, v in ari.items())
-        mean = sum(ari.values()) / len(ari)
-        verdict = (
-            "the models group the same images together"
-            if mean >= ARI_SAME
-            else "the models group the images differently"
-            if mean < ARI_DIFFERENT
-            else "the groupings overlap only in part"
+# --------------------------------------------------------------------------- latent use
+
+
+def _use_answer(analysed: dict[int, ModelAnalysis], r2: dict) -> Answer:
+    dims = sorted(analysed)
+    used = {d: analysed[d].kl_dims_used for d in dims}
+    collapsed = [str(d) for d in dims if used[d] <= COLLAPSED]
+    answer = f"The models carry information in {', '.join(f'{used[d]} of {d}' for d in dims)} "
+    answer += "dimensions" + (
+        f"; latent {', '.join(collapsed)} has collapsed to the prior." if collapsed else "."
+    )
+    rows = [
+        row(f"dimensions with KL > {USED_KL:g} nats", dims, lambda d: str(used[d])),
+        row(f"active units (variance > {ACTIVE_VARIANCE:g})", dims,
+            lambda d: str(analysed[d].active_units)),
+        row("KL in the 2 most used", dims, lambda d: pct(analysed[d].kl_top2_share)),
+        row("variance in PC1 + PC2", dims, lambda d: pct(analysed[d].pca_variance_2d)),
+    ]  # fmt: skip
+    why = []
+    if any(analysed[d].active_units != used[d] for d in dims):
+        why.append(
+            "The count rests on the KL per dimension, the information each carries; the active "
+            "units (variance of the means) also count dimensions whose means vary a little "
+            "while carrying almost none, so the two can differ."
         )
-        text += (
-            f" Agreement between the models' clusterings of the same images (adjusted "
-            f"Rand index; 1 = identical, 0 = chance): {pairs}; on average {mean:.2f}, so "
-            f"{verdict}."
-        )
-    return text
+    why.append("The traversal grids show what the most used dimensions change, one per row.")
+    verdict = _r2_verdict(r2)
+    why += [verdict] if verdict else []
+    question = "How much of its latent space does each model use?"
+    return Answer("latent-use", question, answer, models_table(dims, rows), why)
 
 
 def _r2_verdict(r2: dict) -> str:
     pairs = [(int(p.split("->")[0]), int(p.split("->")[1]), v) for p, v in r2.items()]
-    small_to_large = [v for a, b, v in pairs if a < b]
-    large_to_small = [v for a, b, v in pairs if a > b]
-    if not (small_to_large and large_to_small):
+    up = [v for a, b, v in pairs if a < b]
+    down = [v for a, b, v in pairs if a > b]
+    if not (up and down):
         return ""
-    if min(large_to_small) >= LINEAR_SHARED and max(small_to_large) < LINEAR_SHARED:
+    if min(down) >= LINEAR_SHARED and max(up) < LINEAR_SHARED:
         return (
-            "Larger spaces contain the smaller ones' information almost linearly, "
-            "while the smaller ones miss much of the larger ones': the extra "
+            f"A linear map from a larger space explains a smaller one's means (R^2 at least "
+            f"{num(min(down), 2)}), not the reverse (at most {num(max(up), 2)}): the extra "
             "dimensions hold information of their own."
         )
+    low, high = num(min(r2.values()), 2), num(max(r2.values()), 2)
     if min(r2.values()) >= LINEAR_SHARED:
-        return (
-            "Every space is close to a linear transform of the others: they "
-            "encode much the same information, differently rotated."
-        )
+        return f"Each space is nearly a linear map of the others (R^2 {low} to {high})."
     return (
-        "The spaces are not linear transforms of each other: the models "
-        "organise the images differently, not just in another basis."
+        f"The spaces are not linear maps of each other (R^2 {low} to {high}): the models "
+        "organise the images differently."
     )
 
 
-def _organisation_answer(analysed: dict[int, ModelAnalysis], r2: dict) -> str:
-    out = []
-    for d, a in analysed.items():
-        kl = sorted(a.kl_per_dim, reverse=True)
-        top = sum(kl[:2]) / max(sum(kl), 1e-12)
-        out.append(
-            f"latent {d}: {a.active_units} active units, the two most used "
-            f"dimensions hold {top:.0%} of the KL, PC1 + PC2 explain "
-            f"{sum(a.pca_explained_variance[:2]):.0%} of the variance of the means"
+# --------------------------------------------------------------------------- clusters and maps
+
+
+def _cluster_answer(analysed, comparison, data: DataSummary) -> Answer:
+    dims = sorted(analysed)
+    sil = {d: analysed[d].silhouette_chosen for d in dims}
+    known = [s for s in sil.values() if s is not None]
+    parts = []
+    if known:
+        low, high = num(min(known), 2), num(max(known), 2)
+        parts.append(f"are {separation(max(known))} (silhouette {low} to {high})")
+    ari = comparison.ari_mean if comparison else None
+    if ari is not None:
+        how = grouping(ari)
+        parts.append(f"group the images {how} (mean ARI {num(ari, 2)})")
+    answer = f"The models' clusters {' and '.join(parts)}." if parts else "See the galleries."
+    rows = [
+        row("K", dims, lambda d: str(analysed[d].n_clusters)),
+        row("silhouette", dims, lambda d: num(sil[d], 2) if sil[d] is not None else "set"),
+        row("cluster sizes", dims, lambda d: ", ".join(map(str, analysed[d].cluster_sizes))),
+    ]
+    name = (data.label_names or [None])[-1]
+    if name and all(analysed[d].nmi is not None for d in dims):
+        share = {d: [s[name] for s in analysed[d].label_share_per_cluster] for d in dims}
+        rows += [
+            row(f"share of {name} per cluster", dims,
+                lambda d: f"{pct(min(share[d]))} to {pct(max(share[d]))}"),
+            row("normalised mutual information", dims, lambda d: num(analysed[d].nmi, 2)),
+        ]  # fmt: skip
+    question = "Do the clusters show different images, and do the models cluster alike?"
+    why = _cluster_why(analysed)
+    return Answer("clusters", question, answer, models_table(dims, rows), why)
+
+
+def _cluster_why(analysed) -> list[str]:
+    why = []
+    if all(a.cluster_separation for a in analysed.values()):
+        # The feature whose cluster means lie furthest apart, in SDs across the sample.
+        spans = {(d, f): v for d, a in analysed.items() for f, v in a.cluster_separation.items()}
+        (d, f), span = max(spans.items(), key=lambda kv: kv[1])
+        why.append(
+            f"What separates clusters most is {short(f)}: in latent {d} the clusters' means lie "
+            f"{num(span)} SDs apart; the galleries show their images."
         )
-    text = (
-        "How each latent space is used: " + "; ".join(out) + ". A space whose variance "
-        "sits in a few directions is organised along a few dominant factors; one that "
-        "spreads it over many dimensions encodes more independent detail."
+    return why + [
+        "K-means draws boundaries even through a continuum, so a weak silhouette means the "
+        "clusters are a partition of convenience rather than distinct kinds of image."
+    ]
+
+
+def _maps_answer(analysed) -> Answer:
+    dims = sorted(analysed)
+    tw = {d: analysed[d].trustworthiness for d in dims}
+    pc = {d: analysed[d].pca_variance_2d for d in dims}
+    keeps = "keeps" if all(tw[d]["tsne"] >= tw[d]["pca"] for d in dims) else "does not always keep"
+
+    def rng(k: str) -> str:
+        return f"{num(min(tw[d][k] for d in dims), 3)} to {num(max(tw[d][k] for d in dims), 3)}"
+
+    answer = (
+        f"t-SNE {keeps} each image's neighbours better than PCA (trustworthiness {rng('tsne')} "
+        f"against {rng('pca')}), while PCA's two axes show {pct(min(pc.values()))} to "
+        f"{pct(max(pc.values()))} of the variance."
     )
-    if r2:
-        text += (
-            " How much of one model's latent space a linear map from another's explains on "
-            "held-out images (cross-validated R^2): "
-            + "; ".join(
-                f"{p.split('->')[1]} from {p.split('->')[0]}: {v:.2f}" for p, v in r2.items()
-            )
-            + ". "
-            + _r2_verdict(r2)
-        )
+    rows = [
+        row("variance in PC1 + PC2", dims, lambda d: pct(pc[d])),
+        row("trustworthiness, PCA", dims, lambda d: num(tw[d]["pca"], 3)),
+        row("trustworthiness, t-SNE", dims, lambda d: num(tw[d]["tsne"], 3)),
+    ]
+    if all(analysed[d].knn_accuracy for d in dims):
+        for key, name in (("latent", "latent means"), ("pca", "PCA map"), ("tsne", "t-SNE map")):
+            rows.append(row(f"5-NN label accuracy, {name}", dims,
+                            lambda d, k=key: pct(analysed[d].knn_accuracy[k])))  # fmt: skip
+    why = [
+        "PCA is a linear projection that keeps the largest variance and global distances; "
+        "t-SNE keeps local neighbourhoods and distorts the distances between groups. A larger "
+        "latent space spreads its variance over more directions, so its PCA map shows less of it."
+    ]
+    question = "How do the PCA and t-SNE maps differ, between methods and between models, and why?"
+    return Answer("maps", question, answer, models_table(dims, rows), why)
+
+
+# --------------------------------------------------------------------------- interpolations
+
+
+def _leading(path) -> list[tuple[str, float]]:
+    """The one or two features a path changes most (by at least MIN_EFFECT SD)."""
+    ranked = sorted(path.trends.items(), key=lambda kv: -abs(kv[1].effect))
+    return [(f, t.effect) for f, t in ranked[:2] if abs(t.effect) >= MIN_EFFECT]
+
+
+def _cell(path, label_names) -> str:
+    text = "; ".join(f"{short(f)} {signed(e)} SD" for f, e in _leading(path))
+    text = text or f"nothing by {MIN_EFFECT} SD"
+    if path.probe:
+        text += f"; probe: {probe_ends(path.probe, label_names)}"
     return text
 
 
-def _maps_answer(analysed: dict[int, ModelAnalysis]) -> str:
-    out = []
-    for d, a in analysed.items():
-        ev = sum(a.pca_explained_variance[:2])
-        how = (
-            "so the PCA map is a faithful picture of the space"
-            if ev >= PCA_FAITHFUL
-            else "so the PCA map flattens most of the space away and t-SNE's neighbourhoods "
-            "show more of its structure"
-        )
-        clause = f"latent {d}: PC1 + PC2 explain {ev:.0%}, {how}"
-        tw = a.trustworthiness
-        clause += (
-            f" (trustworthiness of the neighbours shown: PCA {tw['pca']:.3f}, "
-            f"t-SNE {tw['tsne']:.3f})"
-        )
-        knn = a.knn_accuracy
-        if knn:
-            clause += (
-                f"; 5-NN label accuracy {knn['latent']:.0%} in the latent space, "
-                f"{knn['pca']:.0%} in the PCA map, {knn['tsne']:.0%} in the t-SNE map"
-            )
-        out.append(clause)
-    return (
-        "PCA is a linear projection that keeps the directions of largest variance and "
-        "global distances; t-SNE keeps local neighbourhoods and distorts distances between "
-        "groups. " + "; ".join(out) + ". In the maps coloured by cluster, clusters that are "
-        "separate in t-SNE but overlap in PCA differ in directions beyond the first two "
-        "components."
-    )
-
-
-def _probe_answer(analysed: dict[int, ModelAnalysis], label_names) -> str | None:
-    aucs = [(d, a.probe_auc) for d, a in analysed.items()]
-    if not aucs or any(v is None for _, v in aucs):
-        return None
-    best = max(aucs, key=lambda x: x[1])
-    verdict = (
-        "captures the label well"
-        if best[1] >= PROBE_GOOD
-        else "captures the label only in part"
-        if best[1] >= PROBE_SOME
-        else "barely captures the label"
-    )
-    return (
-        "A logistic-regression probe from the latent means to the label "
-        f"({' / '.join(label_names or [])}), trained and scored on held-out images (5-fold "
-        "ROC AUC; 0.5 = chance, 1 = perfect): "
-        + "; ".join(f"latent {d}: {v:.3f}" for d, v in aucs)
-        + f". The best, latent {best[0]}, {verdict}: the models were never shown the labels, "
-        "so this is what unsupervised compression kept about them."
-    )
-
-
-def _strongest(trends: dict[str, Trend]) -> tuple[str, Trend]:
-    name = max(trends, key=lambda n: abs(trends[n].effect))
-    return name, trends[name]
-
-
-def _path_sentence(it: PathSummary) -> tuple[str | None, str]:
-    """The leading feature of one interpolation (None when nothing changes much) and a clause."""
-    name, tr = _strongest(it.trends)
-    words = FEATURE_WORDS.get(name, name)
-    if abs(tr.effect) < MIN_EFFECT:
-        return None, (
-            f"{it.label}: no measured feature changes by {MIN_EFFECT} SD or more "
-            f"(largest: {words}, {tr.effect:+.2f} SD)"
-        )
-    direction = "rises" if tr.effect > 0 else "falls"
-    others = [
-        FEATURE_WORDS.get(n, n)
-        for n, v in it.trends.items()
-        if n != name and abs(v.effect) >= MIN_EFFECT
+def strongest_probe_path(analysed) -> tuple[int, str, object] | None:
+    """(latent size, axis, probe path) of the path that moves the label probability most, when
+    it moves it by ``PROBE_MOVE`` or more."""
+    found = [
+        (d, axis, p.probe)
+        for d, a in analysed.items()
+        for axis, p in a.interpolations.items()
+        if p.probe
     ]
-    also = f"; also {', '.join(others)}" if others else ""
-    return name, (
-        f"{it.label}: {words} {direction} most, from {tr.start:.3g} to "
-        f"{tr.end:.3g} ({tr.effect:+.2f} SD across images){also}"
-    )
+    found = [x for x in found if abs(x[2].probability[-1] - x[2].probability[0]) >= PROBE_MOVE]
+    return max(found, key=lambda x: abs(x[2].probability[-1] - x[2].probability[0]), default=None)
 
 
-def _model_axes(d: int, a: ModelAnalysis, leading: list) -> str:
-    moving = sorted({FEATURE_WORDS.get(n, n) for n in leading if n})
-    if _collapsed(a):
-        return (
-            f"latent {d} has collapsed ({a.active_units} active units), so "
-            "its paths barely change the decoded image"
+def _axes_answer(analysed, comparison, label_names) -> Answer:
+    dims = sorted(analysed)
+    paths = {d: list(analysed[d].interpolations.items()) for d in dims}
+    everywhere = [p for d in dims for _, p in paths[d]]
+    counts = (comparison.path_leaders if comparison else None) or {}
+    top = list(counts)[:2]
+    if top:
+        answer = (
+            f"Most paths change {' and '.join(short(f) for f in top)}: {short(top[0])} changes "
+            f"most along {counts[top[0]]} of the {comparison.n_paths} paths"
         )
-    if moving:
-        return (
-            f"latent {d}: its {len(leading)} axes lead with {len(moving)} different "
-            f"feature{'s' if len(moving) != 1 else ''} ({', '.join(moving)})"
+    else:
+        answer = f"No path changes a measured feature by {MIN_EFFECT} SD or more"
+    moved = strongest_probe_path(analysed)
+    if moved:
+        d, axis, pr = moved
+        answer += (
+            f", and {axis_name(axis)} of latent {d} runs from images the probe calls "
+            f"{probe_ends(pr, label_names)}"
         )
-    return f"latent {d}: no axis changes a measured feature by {MIN_EFFECT} SD"
+    rows = [
+        [axis_name(paths[dims[0]][i][0])] + [_cell(paths[d][i][1], label_names) for d in dims]
+        for i in range(len(paths[dims[0]]))
+    ]
+    still = [f for f in WORDS if all(abs(p.trends[f].effect) < MIN_EFFECT for p in everywhere)]
+    why = [
+        "Each change is the slope along t in standard deviations of the feature across the "
+        "analysed images; the lower panel of each interpolation figure plots the features that "
+        "change most."
+    ]
+    if still:
+        why.append(f"No path moves {', '.join(short(f) for f in still)} by {MIN_EFFECT} SD.")
+    question = "What do the interpolation axes encode, and how do they differ between models?"
+    head = ["axis", *[f"latent {d}" for d in dims]]
+    return Answer("axes", question, answer + ".", Table(head, rows), why)
 
 
-def _axes_answer(analysed: dict[int, ModelAnalysis]) -> tuple[str, str, str]:
-    per_axis, per_model = [], []
-    by_axis: dict[str, list] = {}
-    for d, a in analysed.items():
-        clauses, leading = [], []
-        for axis, it in a.interpolations.items():
-            name, clause = _path_sentence(it)
-            clauses.append(clause)
-            leading.append(name)
-            key = "latent dimension" if axis.startswith("z") else axis
-            by_axis.setdefault(key, []).append(name)
-        per_axis.append(f"Latent {d}: " + "; ".join(clauses) + ".")
-        per_model.append(_model_axes(d, a, leading))
-    axes_diff = []
-    for axis, names in by_axis.items():
-        found = [n for n in names if n]
-        if not found:
-            axes_diff.append(f"{axis}: no clear change in any model")
-            continue
-        common = max(sorted(set(found)), key=found.count)
-        axes_diff.append(
-            f"{axis}: {FEATURE_WORDS.get(common, common)} in "
-            f"{found.count(common)} of {len(names)} models"
-        )
-    a1 = " ".join(per_axis) + (
-        " Features are measured on the decoded images along each path; changes are given in "
-        "standard deviations (SD) of the feature across the analysed images, and the figures' "
-        "bottom panels plot them against t."
+def _probe_answer(analysed, data: DataSummary) -> Answer | None:
+    dims = sorted(analysed)
+    auc = {d: analysed[d].probe_auc for d in dims}
+    if not data.label_names or any(v is None for v in auc.values()):
+        return None
+    best = max(auc, key=auc.get)
+    how = "well" if auc[best] >= PROBE_GOOD else "in part" if auc[best] >= PROBE_SOME else "barely"
+    answer = (
+        f"The latent means capture the label {how}: a linear probe reaches ROC AUC "
+        f"{num(auc[best], 3)} (latent {best}), though the models never saw a label."
     )
-    a2 = (
-        "Leading feature of each axis, across models: " + "; ".join(axes_diff) + ". Axes "
-        "with different leading features separate different properties of the images; axes "
-        "sharing one are different views of the same dominant factor."
-    )
-    a3 = (
-        "Between models: " + "; ".join(per_model) + ". More distinct leading features mean "
-        "more factors of variation laid out along separate directions of the latent space."
-    )
-    return a1, a2, a3
+    rows = [row("probe ROC AUC (5-fold)", dims, lambda d: num(auc[d], 3))]
+    if all(analysed[d].knn_accuracy for d in dims):
+        rows.append(row("5-NN accuracy", dims, lambda d: pct(analysed[d].knn_accuracy["latent"])))
+    why = [
+        f"The probe is a logistic regression from the means to the label "
+        f"({' / '.join(data.label_names)}), scored on held-out images; 0.5 is chance. The "
+        "path-probability figures show where along each interpolation it changes its mind."
+    ]
+    question = "What did the unsupervised latent space learn about the label?"
+    return Answer("label", question, answer, models_table(dims, rows), why)
+
+
+# --------------------------------------------------------------------------- the whole
+
+
+def analysed_models(metrics: StudyMetrics) -> dict[int, ModelAnalysis]:
+    """The models analysed with every measure of this version, by latent size (runs analysed
+    by an earlier version lack some: run ``cxrvae analyze`` again)."""
+    return {
+        d: a
+        for d, a in sorted(metrics.analysed.items())
+        if a.cluster_separation is not None and a.linear_baseline and a.log_likelihood
+    }
 
 
 def discussion(metrics: StudyMetrics) -> list[Answer]:
-    """The study's questions, each answered by a paragraph built from ``metrics``."""
-    models = metrics.trained
-    if not models:
-        return [
-            Answer(
-                "How does reconstruction differ between latent sizes, and why?",
-                "No model finished training, so there is nothing to compare.",
-            )
-        ]
-    label_names = metrics.data.label_names
-    comparison = metrics.analysis
-    ari = comparison.ari if comparison else {}
-    r2 = comparison.linear_r2 if comparison else {}
-    items = [
-        Answer(
-            "How does reconstruction differ between latent sizes, and why?", _recon_answer(models)
-        )
-    ]
-    analysed = {d: m.analysis for d, m in sorted(models.items()) if m.analysis is not None}
+    """The study's questions, each answered from ``metrics`` (those it can answer)."""
+    data = _data_answer(metrics.data)
+    items = [data] if data else []
+    analysed = analysed_models(metrics)
     if not analysed:
-        return items
-    a1, a2, a3 = _axes_answer(analysed)
+        reason = "no model finished training" if not metrics.trained else "no model is analysed"
+        question = "How does reconstruction differ between latent sizes, and why?"
+        return items + [Answer("reconstruction", question, f"Nothing to compare yet: {reason}.")]
+    rates = {d: metrics.models[d].test_kl for d in analysed}
+    comparison = metrics.analysis
     items += [
-        Answer(
-            "Do the clusters show different images, and do the models cluster alike?",
-            _cluster_answer(analysed, ari, label_names),
-        ),
-        Answer(
-            "Is the latent space organised differently between models?",
-            _organisation_answer(analysed, r2),
-        ),
-        Answer(
-            "How do the PCA and t-SNE maps differ, between methods and between models, and why?",
-            _maps_answer(analysed),
-        ),
-        Answer("What changes along each interpolation axis?", a1),
-        Answer("How do the interpolation axes differ from each other?", a2),
-        Answer("How do the models' interpolation axes differ?", a3),
+        _recon_answer(analysed, rates),
+        _use_answer(analysed, comparison.linear_r2 if comparison else {}),
+        _cluster_answer(analysed, comparison, metrics.data),
+        _maps_answer(analysed),
+        _axes_answer(analysed, comparison, metrics.data.label_names),
     ]
-    probe = _probe_answer(analysed, label_names)
-    if probe:
-        items.append(Answer("What did the unsupervised latent space learn about the label?", probe))
-    return items
+    probe = _probe_answer(analysed, metrics.data)
+    return items + ([probe] if probe else [])
+
+
+def word_count(answers: list[Answer]) -> int:
+    """Words of the discussion's prose (questions, answers, reasons), tables left out."""
+    return sum(len(f"{a.question} {a.answer} {' '.join(a.why)}".split()) for a in answers)

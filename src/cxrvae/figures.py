@@ -50,7 +50,8 @@ def save_figure(fig: Figure, path) -> None:
         plt.close(fig)
 
 
-def _show(ax, img, title=None, fontsize=8):
+def show_image(ax, img, title=None, fontsize=8):
+    """Draw one image (H, W) in [0, 1] on ``ax`` in grayscale, bone bright, without ticks."""
     ax.imshow(img, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])
@@ -68,84 +69,10 @@ def plot_image_grid(images, titles=None, ncols: int = 8, title: str = "") -> Fig
     fig, axes = plt.subplots(nrows, ncols, figsize=(1.5 * ncols, 1.6 * nrows + 0.4), squeeze=False)
     for i, ax in enumerate(axes.flat):
         if i < n:
-            _show(ax, images[i], None if titles is None else titles[i])
+            show_image(ax, images[i], None if titles is None else titles[i])
         else:
             ax.axis("off")
     fig.suptitle(title)
-    fig.tight_layout()
-    return fig
-
-
-def plot_mean_std(mean, std) -> Figure:
-    """Per-pixel mean and standard deviation images (H, W), each with a colour bar."""
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3.8))
-    for ax, img, name in ((axes[0], mean, "Mean image"), (axes[1], std, "Standard deviation")):
-        im = ax.imshow(img, cmap="gray" if name == "Mean image" else "magma")
-        ax.set_title(name)
-        ax.set_xlabel("x (pixel)")
-        ax.set_ylabel("y (pixel)")
-        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="normalised intensity")
-    fig.suptitle("Where the images agree (mean) and where they differ (std)")
-    fig.tight_layout()
-    return fig
-
-
-def plot_intensity_histogram(edges, counts) -> Figure:
-    """Histogram of all pixel values: ``edges`` (B + 1,), ``counts`` (B,)."""
-    fig, ax = plt.subplots(figsize=(6, 3.6))
-    frac = counts / max(1, counts.sum())
-    ax.bar(edges[:-1], frac, width=np.diff(edges), align="edge", color="#4c72b0")
-    ax.set_xlabel("normalised pixel intensity")
-    ax.set_ylabel("fraction of all pixels")
-    ax.set_title("Pixel-intensity histogram (all images)")
-    ax.set_xlim(0, 1)
-    fig.tight_layout()
-    return fig
-
-
-def plot_brightness_contrast(brightness, contrast, labels=None, label_names=None) -> Figure:
-    """Distributions of per-image brightness (mean) and contrast (std), split by label if given."""
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
-    groups = [(None, np.ones(len(brightness), bool))]
-    if labels is not None:
-        groups = [(name, labels == k) for k, name in enumerate(label_names)]
-    for values, ax, name in (
-        (brightness, axes[0], "brightness (image mean)"),
-        (contrast, axes[1], "contrast (image std)"),
-    ):
-        bins = np.linspace(values.min(), values.max() + 1e-9, 40)
-        for k, (gname, mask) in enumerate(groups):
-            ax.hist(
-                values[mask],
-                bins=bins,
-                alpha=0.55,
-                color=color(k),
-                density=True,
-                label=f"{gname} (n={mask.sum()})" if gname is not None else None,
-            )
-        ax.set_xlabel(name)
-        ax.set_ylabel("density")
-        if labels is not None:
-            ax.legend(fontsize=8)
-    axes[0].set_title("Per-image brightness")
-    axes[1].set_title("Per-image contrast")
-    fig.tight_layout()
-    return fig
-
-
-def plot_typical_atypical(typical, atypical, typical_scores, atypical_scores) -> Figure:
-    """Most typical (top row) and most atypical (bottom row) images (N, H, W) with distances."""
-    n = max(len(typical), len(atypical))
-    fig, axes = plt.subplots(2, n, figsize=(1.5 * n, 3.9), squeeze=False)
-    for row, imgs, scores in ((0, typical, typical_scores), (1, atypical, atypical_scores)):
-        for i in range(n):
-            ax = axes[row, i]
-            if i < len(imgs):
-                _show(ax, imgs[i], f"d = {scores[i]:.1f}")
-            else:
-                ax.axis("off")
-        axes[row, 0].set_ylabel("most typical" if row == 0 else "most atypical", fontsize=9)
-    fig.suptitle("Distance d from the mean image in pixel-PCA space")
     fig.tight_layout()
     return fig
 
@@ -222,7 +149,7 @@ def plot_reconstructions(originals, reconstructions: dict, title: str = "") -> F
     fig, axes = plt.subplots(len(rows), n, figsize=(1.3 * n, 1.35 * len(rows) + 0.5), squeeze=False)
     for r, (name, imgs) in enumerate(rows):
         for i in range(n):
-            _show(axes[r, i], imgs[i])
+            show_image(axes[r, i], imgs[i])
         axes[r, 0].set_ylabel(name, fontsize=9)
     fig.suptitle(title)
     fig.tight_layout()
@@ -263,7 +190,7 @@ def plot_cluster_gallery(galleries: list, sizes, title: str = "") -> Figure:
     for c, imgs in enumerate(galleries):
         for i in range(ncols):
             if i < len(imgs):
-                _show(axes[c, i], imgs[i])
+                show_image(axes[c, i], imgs[i])
                 for spine in axes[c, i].spines.values():
                     spine.set_edgecolor(color(c))
                     spine.set_linewidth(2.5)
@@ -334,11 +261,11 @@ def plot_interpolation(
     for i in range(n):
         ax = fig.add_subplot(grid[0, i])
         if i in slots:
-            _show(ax, slots[i][0], slots[i][1])
+            show_image(ax, slots[i][0], slots[i][1])
         else:
             ax.axis("off")
         ax = fig.add_subplot(grid[1, i])
-        _show(ax, images[i], f"t = {t[i]:.3f}")
+        show_image(ax, images[i], f"t = {t[i]:.3f}")
     if features:
         ax = fig.add_subplot(grid[2, :])
         for k, (name, values) in enumerate(features.items()):
@@ -399,5 +326,70 @@ def plot_error_distribution(values: dict, xlabel: str, title: str = "") -> Figur
     ax.set_ylabel("test images")
     ax.set_title(title or "Per-image reconstruction error on the test set")
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_rate_distortion(rate: dict, distortion: dict, baseline: dict) -> Figure:
+    """Rate (KL, nats) against distortion (BCE above the floor, nats) for each model (left),
+    and the distortion against the latent size beside a linear baseline's (right).
+
+    ``rate``, ``distortion`` and ``baseline`` map latent size -> number.
+    """
+    dims = sorted(distortion)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    ax = axes[0]
+    ax.plot([rate[d] for d in dims], [distortion[d] for d in dims], "-", color="#999", lw=1)
+    for i, d in enumerate(dims):
+        ax.plot(rate[d], distortion[d], "o", ms=8, color=color(i), label=f"latent {d}")
+        ax.annotate(f"latent {d}", (rate[d], distortion[d]), textcoords="offset points",
+                    xytext=(6, 4), fontsize=8)  # fmt: skip
+    ax.set_xlabel("rate: KL(q(z|x) || N(0, I)), nats per image")
+    ax.set_ylabel("distortion: BCE above the floor, nats per image")
+    ax.set_title("Rate and distortion of each model")
+    ax = axes[1]
+    ax.plot(dims, [distortion[d] for d in dims], "o-", color=color(0), label="VAE")
+    if baseline:
+        ax.plot(dims, [baseline[d] for d in dims], "s--", color=color(3),
+                label="PCA with as many components (linear)")  # fmt: skip
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(dims)
+    ax.set_xticklabels([str(d) for d in dims])
+    ax.set_xlabel("latent size (components)")
+    ax.set_ylabel("BCE above the floor, nats per image")
+    ax.set_title("Distortion against a linear code of the same size")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_traversal(images, row_labels, steps, title: str = "") -> Figure:
+    """Decoded images (R, C, H, W): one row per latent dimension, one column per value.
+
+    ``row_labels`` (R,) name the dimensions; ``steps`` (C,) are the values in SD.
+    """
+    rows, cols = images.shape[:2]
+    fig, axes = plt.subplots(rows, cols, figsize=(1.25 * cols + 1.3, 1.3 * rows + 0.7),
+                             squeeze=False)  # fmt: skip
+    for r in range(rows):
+        for c in range(cols):
+            show_image(axes[r, c], images[r, c], f"{steps[c]:+g} SD" if r == 0 else None)
+        axes[r, 0].set_ylabel(row_labels[r], fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_path_probability(t, probabilities: dict, label: str, title: str = "") -> Figure:
+    """The probe's probability of ``label`` along each interpolation path (name -> (T,))."""
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    for i, (name, p) in enumerate(probabilities.items()):
+        ax.plot(t, p, "o-", ms=3, color=color(i), label=name)
+    ax.set_ylim(-0.02, 1.02)
+    ax.axhline(0.5, color="#999", lw=0.8, ls=":")
+    ax.set_xlabel("t (position along the path)")
+    ax.set_ylabel(f"probe's probability of {label}")
+    ax.set_title(title or f"What a label probe says of each decoded frame: {label}")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.tight_layout()
     return fig

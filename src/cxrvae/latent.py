@@ -17,6 +17,7 @@ from sklearn.manifold import TSNE
 from sklearn.metrics import silhouette_score
 
 from .data import XrayData
+from .features import image_features
 from .model import ConvVAE, kl_divergence
 from .results import Trend
 
@@ -51,6 +52,18 @@ def encode(model: ConvVAE, data: XrayData, idx) -> tuple[np.ndarray, np.ndarray]
 
 
 @torch.inference_mode()
+def encode_images(model: ConvVAE, images: np.ndarray) -> np.ndarray:
+    """Posterior means (n, latent_dim) of images (n, H, W) in [0, 1], such as decoded frames."""
+    model.eval()
+    out = []
+    for start in range(0, len(images), ENCODE_BATCH):
+        x = torch.as_tensor(images[start : start + ENCODE_BATCH], dtype=torch.float32)[:, None]
+        x = x.to(_device(model)).contiguous(memory_format=torch.channels_last)
+        out.append(model.encode(x)[0].float().cpu().numpy())
+    return np.concatenate(out)
+
+
+@torch.inference_mode()
 def decode(model: ConvVAE, z: np.ndarray) -> np.ndarray:
     """Images (n, H, W) float32 in [0, 1]: sigmoid of the decoder's logits for codes z (n, D)."""
     model.eval()
@@ -81,6 +94,48 @@ def reconstruct_scored(model: ConvVAE, data: XrayData, idx) -> tuple[np.ndarray,
         images.append(torch.sigmoid(logits)[:, 0].cpu().numpy())
         bces.append(bce.cpu().numpy())
     return np.concatenate(images), np.concatenate(bces).astype(np.float64)
+
+
+LOG_2PI = float(np.log(2 * np.pi))
+DECODE_PIXELS = 2**24  # decoder outputs per call when scoring many samples per image
+
+
+@torch.inference_mode()
+def log_likelihood(
+    model: ConvVAE, data: XrayData, idx, n_importance: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Importance-weighted estimate of the log-likelihood log p(x) of each image, and its ELBO.
+
+    With K = ``n_importance`` codes z_k drawn from q(z|x) (Burda, Grosse and Salakhutdinov 2016,
+    eq. 8): log p(x) ~ log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x), a lower bound that tightens as
+    K grows and is exact when q(z|x) is the true posterior. The ELBO is the mean of the K log
+    weights. p(x|z) is the decoder's per-pixel Bernoulli with the grey levels as targets, the
+    same likelihood the loss uses; p(z) = N(0, I). Seeded, so repeatable.
+
+    Returns
+    -------
+    log_px, elbo : ndarray (n,) float64, nats per image
+    """
+    gen = torch.Generator().manual_seed(seed)
+    k, pixels = n_importance, data.image_size**2
+    out_lp, out_elbo = [], []
+    for x in _batches(model, data, idx):
+        mu, logvar = (t.float() for t in model.encode(x))  # (B, D)
+        step = max(1, DECODE_PIXELS // (k * pixels))  # images scored per decoder call
+        for s in range(0, len(x), step):
+            xs, m, lv = x[s : s + step], mu[s : s + step], logvar[s : s + step]
+            eps = torch.randn((k, *m.shape), generator=gen).to(m.device)  # (K, b, D)
+            z = m + torch.exp(0.5 * lv) * eps
+            logits = model.decode(z.reshape(-1, m.shape[1])).float()  # (K*b, 1, H, W)
+            target = xs.float().expand(k, *xs.shape).reshape(logits.shape)
+            log_px_z = -F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+            log_px_z = log_px_z.sum((1, 2, 3)).reshape(k, -1)  # (K, b)
+            log_pz = -0.5 * (z**2 + LOG_2PI).sum(-1)
+            log_qz = -0.5 * (eps**2 + LOG_2PI + lv).sum(-1)
+            log_w = (log_px_z + log_pz - log_qz).double()  # (K, b)
+            out_lp.append((torch.logsumexp(log_w, 0) - np.log(k)).cpu().numpy())
+            out_elbo.append(log_w.mean(0).cpu().numpy())
+    return np.concatenate(out_lp), np.concatenate(out_elbo)
 
 
 def sample_indices(pool, n_samples: int, seed: int) -> np.ndarray:
@@ -133,6 +188,19 @@ def tsne(z: np.ndarray, perplexity: float, seed: int) -> np.ndarray:
     ).fit_transform(z)
 
 
+def traverse(
+    model: ConvVAE, base: np.ndarray, dims, sd: np.ndarray, steps: np.ndarray
+) -> np.ndarray:
+    """Decoded images (len(dims), len(steps), H, W): the code ``base`` (D,) with dimension
+    ``dims[r]`` set to ``base[d] + steps[c] * sd[r]``, all other dimensions kept."""
+    z = np.repeat(np.asarray(base, dtype=np.float32)[None, None], len(dims), 0)
+    z = np.repeat(z, len(steps), 1)  # (R, C, D)
+    for r, d in enumerate(dims):
+        z[r, :, d] = base[d] + np.asarray(steps) * sd[r]
+    images = decode(model, z.reshape(-1, len(base)))
+    return images.reshape(len(dims), len(steps), *images.shape[1:])
+
+
 def most_used_dim(mu: np.ndarray, logvar: np.ndarray) -> tuple[int, np.ndarray]:
     """Latent dimension with the largest mean KL over the sample, and the KL per dimension (D,)."""
     kl = kl_divergence(torch.from_numpy(mu), torch.from_numpy(logvar)).mean(0).numpy()
@@ -158,30 +226,8 @@ def interpolate(z0: np.ndarray, z1: np.ndarray, n_between: int = 7):
     return t, z.astype(np.float32)
 
 
-def image_features(images: np.ndarray) -> dict[str, np.ndarray]:
-    """Simple measurable features of images (n, H, W) in [0, 1], each an array (n,).
-
-    brightness: mean intensity; contrast: standard deviation; edge_energy: mean squared
-    gradient magnitude (sharpness and structure); lr_asymmetry: mean absolute difference
-    between the image and its mirror (left-right); centre_brightness: mean of the central
-    half (mediastinum and lung fields) minus the mean of the border.
-    """
-    images = np.asarray(images, dtype=np.float64)
-    h, w = images.shape[1:]
-    gy, gx = np.gradient(images, axis=(1, 2))
-    centre = np.zeros((h, w), bool)
-    centre[h // 4 : h - h // 4, w // 4 : w - w // 4] = True
-    return {
-        "brightness": images.mean((1, 2)),
-        "contrast": images.std((1, 2)),
-        "edge_energy": (gx**2 + gy**2).mean((1, 2)),
-        "lr_asymmetry": np.abs(images - images[:, :, ::-1]).mean((1, 2)),
-        "centre_brightness": images[:, centre].mean(1) - images[:, ~centre].mean(1),
-    }
-
-
 def feature_spread(images: np.ndarray) -> dict[str, float]:
-    """Standard deviation of each :func:`image_features` feature across images (n, H, W)."""
+    """Standard deviation of each :func:`cxrvae.features.image_features` feature across images."""
     return {name: float(v.std()) for name, v in image_features(images).items()}
 
 

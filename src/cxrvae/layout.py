@@ -77,14 +77,34 @@ FIGURES = {
     ),
     "brightness_contrast": FigureSpec(
         "figures/data/brightness_contrast.png",
-        "Per-image brightness (mean) and contrast (standard deviation), by label where labels "
-        "exist.",
+        "Per-image exposure (mean brightness) and contrast (standard deviation), by label where "
+        "labels exist.",
+        "data",
+    ),
+    "label_effects": FigureSpec(
+        "figures/data/label_effects.png",
+        "How the labels differ on each measured feature: the difference of the means in pooled "
+        "standard deviations (Cohen's d); dotted and dashed lines mark 0.5 (medium) and 0.8 "
+        "(large).",
+        "data",
+    ),
+    "positioning": FigureSpec(
+        "figures/data/positioning.png",
+        "Where the body sits in the frame (offset of the brightness centroid from the centre, as "
+        "a share of the width or height), its left-right asymmetry, and the share of the edges "
+        "that is dark (air or collimation).",
         "data",
     ),
     "typical_atypical": FigureSpec(
         "figures/data/typical_atypical.png",
         "The images closest to (top) and farthest from (bottom) the mean in pixel-PCA space: "
         "atypical exposures, positions or artefacts.",
+        "data",
+    ),
+    "duplicates": FigureSpec(
+        "figures/data/duplicates.png",
+        "Near-identical pairs (RMS difference at most {near_rms} on 16 x 16 versions): pairs "
+        "across the train/test split first, then the closest.",
         "data",
     ),
     # 2. training
@@ -107,6 +127,13 @@ FIGURES = {
     "error_distribution": FigureSpec(
         "figures/error_distribution.png",
         "Distribution over test images of the BCE above each image's floor, per model.",
+        "reconstructions",
+    ),
+    "rate_distortion": FigureSpec(
+        "figures/rate_distortion.png",
+        "Left: each model's rate (KL, the information its code carries) against its distortion "
+        "(BCE above the floor) on the test set. Right: the distortion beside that of PCA with as "
+        "many components, fitted on the training images: a linear code of the same size.",
         "reconstructions",
     ),
     "reconstructions": FigureSpec(
@@ -145,11 +172,25 @@ FIGURES = {
         "Latent {latent_dim}: the same maps coloured by the dataset's labels.",
         "clusters",
     ),
-    # 5. interpolations
+    # 5. interpolations and traversals
     "interpolation": FigureSpec(
         _M + "interpolation_{axis}.png",
         "Latent {latent_dim}: decoded images along {label}, from the lowest (t = 0) to the "
         "highest (t = 1) image, with both originals and reconstructions.",
+        "interpolations",
+    ),
+    "path_probability": FigureSpec(
+        _M + "path_probability.png",
+        "Latent {latent_dim}: each decoded frame of every interpolation encoded again and "
+        "given to a logistic-regression probe trained on the sample's latent means and labels: "
+        "its probability of the label along t.",
+        "interpolations",
+    ),
+    "traversal": FigureSpec(
+        _M + "traversal.png",
+        "Latent {latent_dim}: the most used latent dimensions (largest mean KL), one per row, "
+        "each moved from -{traversal_sd} to +{traversal_sd} standard deviations of its means "
+        "while the others stay at the code of the most typical sampled image.",
         "interpolations",
     ),
     # 6. samples

@@ -52,30 +52,9 @@ def read_npz(path, label_names=None, layout: str = "auto") -> RawImages:
         arrays = {"images": stacked}
     else:
         per_image, source_split = _per_image_arrays(arrays)
-    images = {
-        k: a for k, a in arrays.items() if _is_numeric(a) and a.ndim >= 2 and a.shape[1:] != (1,)
-    }
-    if not images:
-        raise DataError(
-            f"{path}: no numeric array with at least 2 dimensions (arrays: {_describe(arrays)})"
-        )
-    lengths = {len(a) for a in per_image.values()} | (
-        {len(source_split)} if source_split is not None else set()
-    )
-    reading = layouts.choose(path, images, lengths, layout)
-    left_out = [f"{k} {a.shape}" for k, a in images.items() if k not in reading.keys]
-    if left_out:
-        notes.append(f"image-like arrays left out: {', '.join(left_out)}")
-    first = images[reading.keys[0]]
-    if first.size == 0:
-        raise DataError(f"{path}: the image array {first.shape} is empty")
-    native_shape = {"keys": first.shape, "image": first.shape, "rows": reading.hw()}.get(
-        reading.layout, first.shape[1:]
-    )
-    source_dtype = str(first.dtype)
-    if first.dtype.kind == "b":  # False/True -> 0/1
-        images = {k: a.view(np.uint8) for k, a in images.items()}
-    stack = layouts.to_images(path, reading, images, notes)
+    lengths = {len(a) for a in per_image.values()}
+    lengths |= {len(source_split)} if source_split is not None else set()
+    stack, reading, native_shape, source_dtype = _images(path, arrays, lengths, layout, notes)
     per_image, source_split = _matching(path, per_image, source_split, len(stack))
     return RawImages(
         stack,
@@ -87,6 +66,32 @@ def read_npz(path, label_names=None, layout: str = "auto") -> RawImages:
         label_names=label_names,
         notes=notes,
     )
+
+
+def _images(path: Path, arrays: dict, lengths: set[int], layout: str, notes: list):
+    """The image stack (N, H, W) of ``arrays`` as the layout reads it, the reading, one image's
+    stored shape and dtype. ``lengths`` are those of the per-image arrays (they can decide)."""
+    images = {
+        k: a for k, a in arrays.items() if _is_numeric(a) and a.ndim >= 2 and a.shape[1:] != (1,)
+    }
+    if not images:
+        raise DataError(
+            f"{path}: no numeric array with at least 2 dimensions (arrays: {_describe(arrays)})"
+        )
+    reading = layouts.choose(path, images, lengths, layout)
+    left_out = [f"{k} {a.shape}" for k, a in images.items() if k not in reading.keys]
+    if left_out:
+        notes.append(f"image-like arrays left out: {', '.join(left_out)}")
+    first = images[reading.keys[0]]
+    if first.size == 0:
+        raise DataError(f"{path}: the image array {first.shape} is empty")
+    native_shape = {"keys": first.shape, "image": first.shape, "rows": reading.hw()}.get(
+        reading.layout, first.shape[1:]
+    )
+    if first.dtype.kind == "b":  # False/True -> 0/1
+        images = {k: a.view(np.uint8) for k, a in images.items()}
+    stack = layouts.to_images(path, reading, images, notes)
+    return stack, reading, native_shape, str(first.dtype)
 
 
 def _open_npz(path: Path) -> dict[str, np.ndarray]:

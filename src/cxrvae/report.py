@@ -18,6 +18,7 @@ from . import layout
 from .config import RunConfig
 from .discussion import discussion
 from .files import atomic_write, read_json
+from .findings import key_findings
 from .results import DataSummary, StudyMetrics, from_dict
 
 
@@ -29,12 +30,21 @@ def _fmt(x, digits=1) -> str:
     return f"{x:,.{digits}f}"
 
 
-def _figure(out: Path, spec: layout.FigureSpec, names: dict, values: dict) -> dict | None:
-    """One figure for the page (embedded PNG, caption), or None when it was not drawn."""
+def _figure(out: Path, key: str, spec: layout.FigureSpec, names: dict, values: dict) -> dict | None:
+    """One figure for the page (embedded PNG, caption, anchor), or None when it was not drawn.
+
+    The anchor is ``fig-<key>``, then ``-<latent_dim>`` and ``-<axis>`` for a model's figures.
+    """
     path = spec.file(out, **names)
     if not path.exists():
         return None
-    return {"src": _img(path), "name": path.name, "caption": spec.text(**values, **names)}
+    anchor = "-".join(["fig", key, *(str(names[k]) for k in ("latent_dim", "axis") if k in names)])
+    return {
+        "id": anchor,
+        "src": _img(path),
+        "name": path.name,
+        "caption": spec.text(**values, **names),
+    }
 
 
 SECTIONS = ("data", "training", "reconstructions", "clusters", "interpolations", "samples")
@@ -44,16 +54,16 @@ def _figures(out: Path, metrics: StudyMetrics, values: dict):
     """Every drawn figure by report section: the run-wide ones, and each model's."""
     run_figs, model_figs = {}, {}
     for section in SECTIONS:
-        specs = layout.figures_in(section).values()
-        run_wide = [s for s in specs if "{latent_dim}" not in s.path]
-        per_model = [s for s in specs if "{latent_dim}" in s.path]
-        run_figs[section] = [f for s in run_wide if (f := _figure(out, s, {}, values))]
+        specs = layout.figures_in(section).items()
+        run_wide = [(k, s) for k, s in specs if "{latent_dim}" not in s.path]
+        per_model = [(k, s) for k, s in specs if "{latent_dim}" in s.path]
+        run_figs[section] = [f for k, s in run_wide if (f := _figure(out, k, s, {}, values))]
         model_figs[section] = []
         for d in sorted(metrics.models):
             figs = []
-            for spec in per_model:
+            for key, spec in per_model:
                 for names in _names(spec, d, metrics):
-                    if f := _figure(out, spec, names, values):
+                    if f := _figure(out, key, spec, names, values):
                         figs.append(f)
             if figs:
                 model_figs[section].append((d, figs))
@@ -144,16 +154,42 @@ def _quality_rows(metrics: StudyMetrics) -> list[list]:
     ]
 
 
+def _reference_rows(metrics: StudyMetrics) -> list[list]:
+    rows = []
+    for d, a in sorted(metrics.analysed.items()):
+        b, ll = a.linear_baseline, a.log_likelihood
+        if b is None or ll is None:
+            continue
+        rows.append(
+            [
+                d,
+                _fmt(b.bce_above_floor),
+                _fmt(b.ssim, 3),
+                f"{100 * b.error_removed:.0f}%",
+                _fmt(ll.nats),
+                _fmt(ll.bits_per_pixel, 3),
+                _fmt(ll.elbo),
+                _fmt(ll.gap),
+            ]
+        )
+    return rows
+
+
 def build_report(out) -> Path:
     """Write ``out/report.html`` from ``config.json``, ``metrics.json`` and the figures."""
     out = Path(out)
     saved = read_json(out / layout.CONFIG)
     metrics = from_dict(StudyMetrics, read_json(out / layout.METRICS))
     a = RunConfig.from_dict(saved["config"]).analysis
-    values = {  # what captions may quote, from the saved configuration
+    ex = metrics.data.exploration
+    values = {  # what captions may quote, from the saved configuration and measurements
         "n_reconstructions": a.n_reconstructions,
         "n_between": a.n_between,
+        "traversal_sd": f"{a.traversal_sd:g}",
+        "near_rms": f"{ex.duplicates.near_threshold:g}" if ex and ex.duplicates else "",
     }
+    refs = [m for m in metrics.analysed.values() if m.linear_baseline and m.log_likelihood]
+    ref = refs[0] if refs else None
     run_figures, model_figures = _figures(out, metrics, values)
     # Each model's seconds add up to more than the wall time only when they trained at once.
     train_wall = metrics.timings.train
@@ -178,6 +214,11 @@ def build_report(out) -> Path:
         quality_rows=_quality_rows(metrics),
         sample_note=metrics.analysis.sample_note if metrics.analysis else None,
         n_between=values["n_between"],
+        findings=key_findings(metrics),
+        reference_rows=_reference_rows(metrics),
+        reference_fit=ref.linear_baseline.n_fit if ref else "",
+        reference_k=ref.log_likelihood.n_importance if ref else "",
+        reference_n=ref.log_likelihood.n_images if ref else "",
         discussion=discussion(metrics),
         config_json=json.dumps(saved["config"], indent=2),
     )

@@ -39,12 +39,56 @@ class Trend:
 
 
 @dataclass(kw_only=True)
+class ProbePath:
+    """What a label probe on the latent means says of each decoded frame of a path."""
+
+    label: str  # the class whose probability is given
+    probability: list[float]  # one per frame, t = 0 ... 1
+
+
+@dataclass(kw_only=True)
 class PathSummary:
-    """One interpolation: its axis label, the axis values of its endpoints, feature trends."""
+    """One interpolation: its axis label, the axis values of its endpoints, feature trends,
+    and (with labels) the label probability of its frames."""
 
     label: str
     values: list[float]
     trends: dict[str, Trend]
+    probe: ProbePath | None = None
+
+
+@dataclass(kw_only=True)
+class LinearBaseline:
+    """PCA with as many components as the model has latent dimensions, fitted on training
+    images, reconstructing the test set: a linear code of the same size."""
+
+    n_components: int
+    n_fit: int  # training images it was fitted on
+    bce_above_floor: float  # mean over test images, nats per image
+    ssim: float
+    error_removed: float  # 1 - model's BCE above floor / the baseline's
+
+
+@dataclass(kw_only=True)
+class LogLikelihood:
+    """Importance-weighted estimate of the test log-likelihood (Burda et al. 2016)."""
+
+    n_importance: int  # samples per image
+    n_images: int  # test images it was averaged over
+    nats: float  # mean log p(x), nats per image
+    bits_per_pixel: float  # -log2 p(x) / pixels
+    elbo: float  # mean ELBO (sampled codes) on the same images, nats per image
+    gap: float  # nats - elbo: how far the ELBO is below the estimate
+
+
+@dataclass(kw_only=True)
+class Traversal:
+    """The latent dimensions drawn in the traversal grid, their mean KL, and the step."""
+
+    dims: list[int]
+    kl: list[float]
+    sd: list[float]  # standard deviation of each dimension's means across the sample
+    steps: list[float]  # values in SD, e.g. -3 ... +3
 
 
 @dataclass(kw_only=True)
@@ -64,20 +108,29 @@ class ModelAnalysis:
     silhouette: dict[str, float]
     cluster_sizes: list[int]
     cluster_features: list[dict[str, float]]
+    # how far apart the clusters' means of each feature lie, in SDs across the sample
+    cluster_separation: dict[str, float] | None = None
     silhouette_chosen: float | None = None
     label_share_per_cluster: list[dict[str, float]] | None = None
     purity: float | None = None
     nmi: float | None = None
     # PCA and t-SNE maps
     pca_explained_variance: list[float]
+    pca_variance_2d: float | None = None  # PC1 + PC2: the share of variance the PCA map shows
     trustworthiness: dict[str, float]
     knn_accuracy: dict[str, float] | None = None
     probe_auc: float | None = None
     # latent use and interpolations
     kl_per_dim: list[float]
-    active_units: int
+    active_units: int  # dimensions whose means vary across images (variance > 0.01)
+    kl_dims_used: int | None = None  # dimensions carrying information (mean KL > 0.05 nats)
+    kl_top2_share: float | None = None  # share of the KL held by the two most used dimensions
     interpolation_dim: int
     interpolations: dict[str, PathSummary]
+    # reference points
+    linear_baseline: LinearBaseline | None = None
+    log_likelihood: LogLikelihood | None = None
+    traversal: Traversal | None = None
 
 
 @dataclass(kw_only=True)
@@ -101,13 +154,43 @@ class ModelResult:
 
 
 @dataclass(kw_only=True)
-class Exploration:
-    """What the data exploration measured; ``figures`` maps file name -> caption."""
+class FeatureSpread:
+    """One image feature across the set (see :mod:`cxrvae.features`)."""
 
-    figures: dict[str, str]
-    brightness_mean: float
-    contrast_mean: float
-    pca_components: int
+    mean: float
+    sd: float
+    p5: float
+    median: float
+    p95: float
+    effect: float | None = None  # Cohen's d between the two most frequent labels (second - first)
+
+
+@dataclass(kw_only=True)
+class Duplicates:
+    """Pixel-identical and near-identical images."""
+
+    identical_images: int  # images with at least one pixel-identical twin
+    identical_groups: int
+    identical_regrouped: int  # identical groups that spanned patients and were joined
+    near_threshold: float  # RMS difference on 16x16 downsampled images, in [0, 1] units
+    near_compared: int  # images compared (a seeded subset of very large sets)
+    near_pairs: int  # pairs at or below the threshold (identical pairs included)
+    near_straddling: int  # of them, pairs with one image in train and one in test
+
+
+@dataclass(kw_only=True)
+class Exploration:
+    """What the data exploration measured: how the images differ."""
+
+    # Optional so that runs of earlier versions, which measured less, still load.
+    features: dict[str, FeatureSpread] | None = None
+    effect_labels: list[str] | None = None  # [first, second]: the labels Cohen's d compares
+    dark_edges: dict[str, float] | None = None  # share of images with a dark edge strip, by side
+    dark_any: float | None = None  # share of images with a dark strip on at least one side
+    atypical: list[float] | None = None  # the largest pixel-PCA distances from the mean
+    atypical_median: float | None = None
+    pca_components: int | None = None
+    duplicates: Duplicates | None = None
 
 
 @dataclass(kw_only=True)
@@ -141,7 +224,10 @@ class Comparison:
     sample_note: str
     n_samples: int
     ari: dict[str, float]  # "4-16": adjusted Rand index of the two models' clusters
+    ari_mean: float | None = None
     linear_r2: dict[str, float]  # "4->16": R^2 of a linear map from latent 4 to latent 16
+    n_paths: int | None = None  # interpolation paths of all models
+    path_leaders: dict[str, int] | None = None  # feature -> paths it changes most (>= 0.5 SD)
     config: dict  # the analysis settings used
 
 

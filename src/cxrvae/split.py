@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 import numpy as np
@@ -66,3 +67,39 @@ def split_indices(
         n_test = max(1, int(round(n * test_fraction)))
         train, test = perm[n_test:], perm[:n_test]
     return np.sort(train).astype(np.int64), np.sort(test).astype(np.int64)
+
+
+def identical_images(images) -> list[np.ndarray]:
+    """Groups (sorted index arrays of two or more) of pixel-identical images (n, H, W)."""
+    seen: dict[bytes, list[int]] = {}
+    for i, im in enumerate(images):
+        key = hashlib.blake2b(np.ascontiguousarray(im).tobytes(), digest_size=16).digest()
+        seen.setdefault(key, []).append(i)
+    return [np.asarray(v) for v in seen.values() if len(v) > 1]
+
+
+def join_identical(groups, identical: list[np.ndarray], n: int) -> tuple[np.ndarray | None, int]:
+    """Split groups in which each set of identical images is one group, like one patient's.
+
+    ``groups`` are the patient groups (or None: each image its own group). Returns the groups
+    (None when there are neither patients nor identical images) and how many identical sets
+    spanned more than one patient and joined their groups.
+    """
+    if not identical:
+        return groups, 0
+    keys = np.asarray(groups, dtype=str) if groups is not None else np.arange(n).astype(str)
+    parent = {k: k for k in np.unique(keys)}
+
+    def root(k):
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    joined = 0
+    for idx in identical:
+        roots = sorted({root(k) for k in keys[idx]})
+        joined += len(roots) > 1
+        for r in roots[1:]:
+            parent[r] = roots[0]
+    return np.array([root(k) for k in keys]), joined

@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 
 from . import layout, tensorboard_logs
-from .analysis import analyze_model, compare_models, draw_sample
+from .analysis import analyze_model
+from .comparison import compare_models
 from .config import RunConfig
 from .data import XrayData, load_data, require_trainable
 from .distributed import barrier, init_distributed, is_main, on_main
@@ -39,8 +40,9 @@ from .runfolder import (
     write_metrics,
     write_split,
 )
+from .sampling import draw_sample
 from .seeding import derive_seed, seed_everything
-from .split import split_indices
+from .split import identical_images, join_identical, split_indices
 from .train import (
     TrainResult,
     history_columns,
@@ -56,8 +58,12 @@ log = logging.getLogger(__name__)
 # --------------------------------------------------------------------------- data and split
 
 
-def make_split(data: XrayData, cfg: RunConfig, out: Path, resume: bool = False):
-    """Seeded train/test indices, saved to ``out/split.npz`` (reused when resuming)."""
+def make_split(data: XrayData, cfg: RunConfig, out: Path, groups=None, resume: bool = False):
+    """Seeded train/test indices, saved to ``out/split.npz`` (reused when resuming).
+
+    The images of each group in ``groups`` (patients, with sets of pixel-identical images
+    joined, see :func:`cxrvae.split.join_identical`) stay on one side.
+    """
     if resume and (out / layout.SPLIT).exists():
         train, test = read_split(out)
         if max(train.max(), test.max()) >= len(data):
@@ -66,10 +72,20 @@ def make_split(data: XrayData, cfg: RunConfig, out: Path, resume: bool = False):
             )
         return train, test
     train, test = split_indices(
-        len(data), data.labels, data.groups, derive_seed(cfg.seed, "split"), cfg.data.test_fraction
+        len(data), data.labels, groups, derive_seed(cfg.seed, "split"), cfg.data.test_fraction
     )
     write_split(out, train, test)
     return train, test
+
+
+def _note_identical(data: XrayData, identical: list, joined: int) -> None:
+    if identical:
+        sets = "1 set" if len(identical) == 1 else f"{len(identical)} sets"
+        spanned = f"; {joined} spanned patients, whose groups were joined" if joined else ""
+        data.notes.append(
+            f"{sum(len(g) for g in identical)} pixel-identical images ({sets}) are kept on one "
+            f"side of the split, like one patient's images{spanned}"
+        )
 
 
 def _check_resume_config(out: Path, cfg: RunConfig) -> None:
@@ -243,7 +259,10 @@ def train_study(
         _check_resume_config(Path(out), cfg)
     out = Path(on_main(prepare_run_dir, out, resume=resume, overwrite=overwrite))
     seed_everything(cfg.seed)
-    train_idx, test_idx = on_main(make_split, data, cfg, out, resume=resume)
+    identical = identical_images(data.images)
+    groups, joined = join_identical(data.groups, identical, len(data))
+    _note_identical(data, identical, joined)
+    train_idx, test_idx = on_main(make_split, data, cfg, out, groups, resume=resume)
     summary = data.summary()
     summary.n_train, summary.n_test = int(len(train_idx)), int(len(test_idx))
     if is_main():
@@ -252,7 +271,7 @@ def train_study(
         "data: %d images (%d train / %d test), %dx%d px",
         *(len(data), len(train_idx), len(test_idx), data.image_size, data.image_size),
     )
-    summary.exploration = on_main(explore_data, data, out, cfg.seed)
+    summary.exploration = on_main(explore_data, data, out, cfg.seed, test_idx, identical, joined)
     timings = Timings(data=time.perf_counter() - t0)
     t0 = time.perf_counter()
     if not is_main():
@@ -311,7 +330,8 @@ def analyze_study(out, analysis_overrides: dict | None = None) -> StudyMetrics:
             timings[str(k)],
             results[k].metrics.n_clusters,
         )
-    metrics.analysis = compare_models(results, sample)
+    rates = {k: metrics.models[k].test_kl for k in results}
+    metrics.analysis = compare_models(results, sample, rates)
     metrics.timings.analysis = timings
     write_metrics(out, metrics)
     t0 = time.perf_counter()
