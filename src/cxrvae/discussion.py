@@ -54,8 +54,8 @@ def _data_answer(data: DataSummary) -> Answer | None:
         )
     else:
         answer = (
-            f"The images differ most in exposure, from {num(exp.p5, 2)} to {num(exp.p95, 2)} "
-            f"(middle 90%), and in contrast, from {num(con.p5, 3)} to {num(con.p95, 3)}."
+            f"Across the middle 90% of the images, exposure ranges from {num(exp.p5, 2)} to "
+            f"{num(exp.p95, 2)} and contrast from {num(con.p5, 3)} to {num(con.p95, 3)}."
         )
     head = ["feature", "5th pct", "median", "95th pct"]
     head += [f"d ({labels[1]} - {labels[0]})"] if labels else []
