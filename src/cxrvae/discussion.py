@@ -416,7 +416,13 @@ def discussion(metrics: StudyMetrics) -> list[Answer]:
     items = [data] if data else []
     analysed = analysed_models(metrics)
     if not analysed:
-        reason = "no model finished training" if not metrics.trained else "no model is analysed"
+        reason = (
+            "no model finished training"
+            if not metrics.trained
+            else "the models were analysed by an earlier cxrvae; run 'cxrvae analyze' again"
+            if metrics.analysed
+            else "no model is analysed"
+        )
         question = "How does reconstruction differ between latent sizes, and why?"
         return items + [Answer("reconstruction", question, f"Nothing to compare yet: {reason}.")]
     rates = {d: metrics.models[d].test_kl for d in analysed}
