@@ -17,7 +17,6 @@ from . import evidence as ev
 from . import latent as lt
 from .data import as_uint8
 from .features import NAMES as PATH_FEATURES
-from .features import image_features
 from .figures import (
     plot_cluster_gallery,
     plot_image_grid,
@@ -247,7 +246,7 @@ def _interpolation_step(model, mu, logvar, pca_xy, tsne_xy, evr, s: Sample, late
         it = lt.interpolate_axis(
             model, s.data, s.sample_idx, values, axis, label, s.cfg.analysis.n_between, spread
         )
-        feats = image_features(it.images)
+        feats = it.features
         # Change from t = 0 in standard deviations of the feature across the sampled images,
         # for the features that change most along this path.
         most = sorted(PATH_FEATURES, key=lambda f: -abs(it.trends[f].effect))[:SHOWN_FEATURES]

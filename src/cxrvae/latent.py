@@ -257,7 +257,9 @@ class Interpolation:
     """One interpolation between the lowest and highest image on an axis.
 
     ``endpoints`` are indices into the analysed sample; ``images`` (n_between + 2, H, W) are the
-    decoded path; ``originals`` and ``reconstructions`` (2, H, W) belong to the two endpoints.
+    decoded path; ``originals`` and ``reconstructions`` (2, H, W) belong to the two endpoints;
+    ``features`` are the :func:`cxrvae.features.image_features` of ``images``, and ``trends``
+    their slopes along t.
     """
 
     axis: str
@@ -269,6 +271,7 @@ class Interpolation:
     images: np.ndarray
     originals: np.ndarray
     reconstructions: np.ndarray
+    features: dict[str, np.ndarray] = field(default_factory=dict)
     trends: dict[str, Trend] = field(default_factory=dict)
 
 
@@ -295,7 +298,7 @@ def interpolate_axis(
     mu, _ = encode(model, data, ends)
     t, z = interpolate(mu[0], mu[1], n_between)
     images = decode(model, z)
-    trends = feature_trends(t, image_features(images), spread)
+    features = image_features(images)
     return Interpolation(
         axis,
         label,
@@ -306,5 +309,6 @@ def interpolate_axis(
         images,
         data.normalized(ends),
         images[[0, -1]],
-        trends,
+        features,
+        feature_trends(t, features, spread),
     )

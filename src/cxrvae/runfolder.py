@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__, layout
-from .config import RunConfig
+from .config import RunConfig, read_config_file
 from .data import XrayData, load_data
 from .errors import RunFolderError
 from .files import read_json, save_npz, write_json
@@ -110,9 +110,8 @@ def source_ref(source, data: XrayData) -> str:
 
 def read_config(out) -> tuple[RunConfig, str]:
     """The run's saved configuration and the source of its images."""
-    saved = read_json(Path(out) / layout.CONFIG)
-    source = saved.get("source", saved.get("data_path"))  # data_path: earlier versions
-    return RunConfig.from_dict(saved["config"]), source
+    settings, source = read_config_file(Path(out) / layout.CONFIG)
+    return RunConfig.from_dict(settings), source
 
 
 def read_metrics(out) -> StudyMetrics:
