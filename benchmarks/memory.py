@@ -32,7 +32,7 @@ GIB = 1024**3
 BASELINE = textwrap.dedent(
     """
     import sys, numpy as np, torch
-    from cxrvae.model import ConvVAE, vae_loss
+    from cxrvae.train.model import ConvVAE, vae_loss
     path, steps, batch = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     x = torch.from_numpy(np.load(path).astype(np.float32) / 255.0).unsqueeze(1)  # float copy
     model = ConvVAE(x.shape[-1], 16, (8, 16, 32, 64))
@@ -50,7 +50,7 @@ BASELINE = textwrap.dedent(
 
 def make_set(path: Path, n: int, size: int) -> None:
     """Synthetic chest-like uint8 images written straight into a .npy memmap, in chunks."""
-    from cxrvae.synthetic import synthetic_xrays
+    from cxrvae.data.synthetic import synthetic_xrays
 
     if path.exists() and np.load(path, mmap_mode="r").shape == (n, size, size):
         return

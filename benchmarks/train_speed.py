@@ -4,7 +4,7 @@
 
 The textbook loop (the baseline) is written here: widths 32-64-128-256 without BatchNorm,
 fp32, a DataLoader over a float tensor of the whole training set, batch 128, Adam at 1e-3.
-cxrvae's side is `cxrvae.train.fit` with the default configuration (or --widths/--batch-size).
+cxrvae's side is `cxrvae.train.loop.fit` with the default configuration (or --widths/--batch-size).
 --levers also times the textbook loop with channels-last and with bf16 CPU autocast;
 --skip-baseline times cxrvae alone (e.g. to compare --widths at more epochs).
 Both train and then evaluate the test set every epoch; images/s = training images seen / wall
@@ -25,11 +25,11 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from cxrvae.config import RunConfig
-from cxrvae.data import load_npz
-from cxrvae.model import ConvVAE, vae_loss
+from cxrvae.data.loader import load_npz
+from cxrvae.data.split import split_indices
 from cxrvae.seeding import derive_seed
-from cxrvae.split import split_indices
-from cxrvae.train import DeviceData, build_model, evaluate, fit
+from cxrvae.train.loop import DeviceData, build_model, evaluate, fit
+from cxrvae.train.model import ConvVAE, vae_loss
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared/data/pediatric_cxr_64.npz"
 

@@ -8,7 +8,7 @@ are the source file names, from which cxrvae groups patients). Writes a compress
     python scripts/make_sample.py --source ../shared/data/pediatric_cxr_64.npz
 
 Source: Kermany, Zhang and Goldbaum (2018), Mendeley Data v2, doi:10.17632/rscbjbr9sx.2,
-CC BY 4.0 (see src/cxrvae/samples/README.md).
+CC BY 4.0 (see src/cxrvae/data/samples/README.md).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "src" / "cxrvae" / "samples" / "pediatric_cxr_sample.npz"
+OUT = ROOT / "src" / "cxrvae" / "data" / "samples" / "pediatric_cxr_sample.npz"
 MAX_BYTES = 2_000_000
 PATIENT = re.compile(r"^(person\d+)_|^((?:[A-Za-z0-9]+-)?IM-\d+)-")
 

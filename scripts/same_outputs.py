@@ -7,10 +7,13 @@ compares what they wrote:
 - ``latent_<k>/history.csv``: every column but ``seconds``, byte for byte;
 - ``metrics.json``: the JSON text with the timings left out (``timings`` and each model's
   ``train_seconds``), byte for byte, key order included;
-- ``latent_<k>/model.safetensors``: byte for byte;
+- ``latent_<k>/model.safetensors`` and every figure (``.png``): byte for byte;
+- ``split.npz``: the same arrays, names, dtypes and values (an npz's zip entries also hold the
+  time they were written, so its bytes differ between any two runs);
 
-and, for information, every other file the two runs have in common (figures, npz arrays, the
-report without its build time). Exit status 0 when the three above are identical, 1 otherwise.
+and, for information, every other file the two runs have in common (the other npz arrays, the
+report without its build time). Exit status 0 when every required file is identical and both
+runs wrote the same required files, 1 otherwise.
 
     python scripts/same_outputs.py --base c23ff7a -- \\
         run ../shared/data/pediatric_cxr_64.npz --epochs 3 --max-steps 30 --n-samples 300
@@ -85,8 +88,11 @@ def history_text(path: Path) -> str:
 
 
 def same_npz(a: Path, b: Path) -> bool:
+    """The same arrays under the same names, of the same dtypes and values."""
     with np.load(a) as fa, np.load(b) as fb:
-        return fa.files == fb.files and all(np.array_equal(fa[k], fb[k]) for k in fa.files)
+        return fa.files == fb.files and all(
+            fa[k].dtype == fb[k].dtype and np.array_equal(fa[k], fb[k]) for k in fa.files
+        )
 
 
 def report_text(path: Path) -> str:
@@ -113,8 +119,10 @@ def compare(base: Path, head: Path) -> tuple[list[tuple[str, bool]], list[tuple[
             required.append((rel, history_text(a) == history_text(b)))
         elif rel == "metrics.json":
             required.append((rel, metrics_text(a) == metrics_text(b)))
-        elif rel.endswith("model.safetensors"):
+        elif rel.endswith(("model.safetensors", ".png")):
             required.append((rel, a.read_bytes() == b.read_bytes()))
+        elif rel == "split.npz":
+            required.append((rel, same_npz(a, b)))
         elif rel.endswith(".npz"):
             extra.append((rel, same_npz(a, b)))
         elif rel.endswith("report.html"):
@@ -124,7 +132,11 @@ def compare(base: Path, head: Path) -> tuple[list[tuple[str, bool]], list[tuple[
         else:  # config.json also holds the commit and versions
             extra.append((rel, a.read_bytes() == b.read_bytes()))
     for rel in only:
-        extra.append((f"{rel} (only in {'base' if (base / rel).exists() else 'head'})", False))
+        where = f"{rel} (only in {'base' if (base / rel).exists() else 'head'})"
+        if rel.endswith(("history.csv", "metrics.json", "model.safetensors", ".png", "split.npz")):
+            required.append((where, False))
+        else:
+            extra.append((where, False))
     return required, extra
 
 

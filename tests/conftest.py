@@ -1,6 +1,9 @@
 """Shared fixtures: tiny synthetic X-rays, npz files of them, and a tiny run configuration."""
 
+import hashlib
 import os
+import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -8,7 +11,7 @@ import pytest
 from hypothesis import settings
 
 from cxrvae.config import RunConfig
-from cxrvae.synthetic import synthetic_xrays
+from cxrvae.data.synthetic import synthetic_xrays
 
 # The default suite fuzzes with a fixed, repeatable set of examples; HYPOTHESIS_PROFILE=fuzz
 # searches far more widely (run it when the loader changes).
@@ -35,6 +38,16 @@ def npz_path(tmp_path, xrays):
         path, images=images, labels=labels, label_names=np.array(["normal", "pneumonia"]), ids=ids
     )
     return path
+
+
+@pytest.fixture
+def split_set(npz_path):
+    """The npz of ``npz_path`` loaded at 32 px, and its seeded split: (data, train, test)."""
+    from cxrvae.data.loader import load_npz
+    from cxrvae.data.split import split_indices
+
+    data = load_npz(npz_path, image_size=32)
+    return (data, *split_indices(len(data), data.labels, data.groups, seed=0))
 
 
 @pytest.fixture(scope="session")
@@ -72,6 +85,19 @@ def tiny_config():
 
 
 @pytest.fixture
+def error_line(capsys):
+    """``error_line()``: what the command line printed on stderr, checked to be exactly one
+    line ``cxrvae: error: ...``."""
+
+    def read() -> str:
+        err = capsys.readouterr().err
+        assert re.fullmatch(r"cxrvae: error: [^\n]+\n", err), err
+        return err
+
+    return read
+
+
+@pytest.fixture
 def shared_npz():
     path = SHARED_DATA / "pediatric_cxr_64.npz"
     if not path.exists():
@@ -82,9 +108,23 @@ def shared_npz():
 ANALYSIS = ["--n-samples", "60", "--perplexity", "10"]
 
 
+def _digest(folder: Path) -> dict[str, str]:
+    """Every file under ``folder`` and a hash of its bytes."""
+    return {
+        str(p.relative_to(folder)): hashlib.blake2b(p.read_bytes(), digest_size=16).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
 @pytest.fixture(scope="session")
 def study(tmp_path_factory, tiny_cli):
-    """One finished `cxrvae run` on the synthetic set, shared by the tests below."""
+    """One finished `cxrvae run` on the synthetic set, shared by the tests, read-only.
+
+    Returns (folder holding xray_images.npz, run folder). No test may change the run: a test
+    that must (analyse it again, resume it, delete a file) takes ``study_copy``. When the
+    session ends, the run is checked to be byte for byte as it was written.
+    """
     tmp = tmp_path_factory.mktemp("study")
     images, labels = synthetic_xrays(n=96, size=32, seed=0)
     ids = np.array([f"person{i // 2}_virus_{i}.jpeg" for i in range(len(images))])
@@ -99,4 +139,15 @@ def study(tmp_path_factory, tiny_cli):
     from cxrvae.cli import main
 
     assert main(["run", str(tmp / "xray_images.npz"), "--out", str(out), *tiny_cli, *ANALYSIS]) == 0
-    return tmp, out
+    written = _digest(out)
+    yield tmp, out
+    assert _digest(out) == written, "a test changed the shared run (use study_copy)"
+
+
+@pytest.fixture
+def study_copy(study, tmp_path):
+    """A copy of the shared run, for a test that changes it: (data folder, run folder)."""
+    tmp, out = study
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy)
+    return tmp, copy

@@ -25,6 +25,7 @@ def test_quickstart_notebook_uses_only_the_public_api():
     assert "from cxrvae." not in code and "import cxrvae." not in code
 
 
+@pytest.mark.notebook
 def test_quickstart_notebook_executes(tmp_path, xrays):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")

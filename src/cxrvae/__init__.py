@@ -6,7 +6,7 @@ The Python API mirrors the command line, with the same defaults::
 
     data = cxrvae.load("pneumoniamnist")             # XrayData: uint8 images, labels, notes
     run = cxrvae.run_study("pneumoniamnist", "runs/pm")  # train, analyse, report -> Run
-    run.metrics["models"]["16"]["test_loss"]
+    run.metrics.models[16].test_loss
     cxrvae.figures.plot_history_comparison({k: run.history(k) for k in run.latent_dims})
 
 Names are imported on first use, so ``import cxrvae`` stays quick.
@@ -22,31 +22,32 @@ _EXPORTS = {
     "TrainConfig": "config",
     "AnalysisConfig": "config",
     "DataError": "errors",
-    "XrayData": "data",
-    "load": "data",
-    "load_npz": "data",
-    "load_folder": "data",
-    "export_npz": "data",
-    "split_indices": "split",
-    "synthetic_xrays": "synthetic",
-    "ConvVAE": "model",
-    "vae_loss": "model",
-    "fit": "train",
-    "save_model": "train",
-    "load_model": "train",
-    "encode": "latent",
-    "decode": "latent",
-    "reconstruct": "latent",
-    "build_report": "report",
-    "build_explorer": "explorer",
-    "Run": "runfolder",
-    "open_run": "runfolder",
+    "XrayData": "data.xray",
+    "load": "data.loader",
+    "load_npz": "data.loader",
+    "load_folder": "data.loader",
+    "export_npz": "data.xray",
+    "split_indices": "data.split",
+    "synthetic_xrays": "data.synthetic",
+    "ConvVAE": "train.model",
+    "vae_loss": "train.model",
+    "fit": "train.loop",
+    "save_model": "train.checkpoints",
+    "load_model": "train.checkpoints",
+    "encode": "analysis.latent",
+    "decode": "analysis.latent",
+    "reconstruct": "analysis.latent",
+    "build_report": "report.page",
+    "build_explorer": "report.explorer",
+    "Run": "study",
+    "open_run": "study",
     "run_study": "study",
     "train_study": "study",
     "analyze_study": "study",
 }
+_MODULES = {"figures": "figures", "latent": "analysis.latent"}  # cxrvae.latent: earlier name
 
-__all__ = ["__version__", *_EXPORTS, "figures", "latent"]
+__all__ = ["__version__", *_EXPORTS, *_MODULES]
 
 
 def __getattr__(name):
@@ -54,8 +55,8 @@ def __getattr__(name):
 
     if name in _EXPORTS:
         return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-    if name in ("figures", "latent"):
-        return importlib.import_module(f".{name}", __name__)
+    if name in _MODULES:
+        return importlib.import_module(f".{_MODULES[name]}", __name__)
     raise AttributeError(f"module 'cxrvae' has no attribute {name!r}")
 
 

@@ -14,17 +14,19 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
+from . import __version__, outputs
 from .config import (
+    AUTO,
     IMAGE_SIZES,
     LAYOUTS,
     NORMALIZE,
     RunConfig,
     merge_settings,
+    parse_n_clusters,
     read_config_file,
     section_of,
 )
-from .datasets import DATASETS, SAMPLE, parse_dataset
+from .data.catalog import DATASETS, SAMPLE, parse_dataset
 from .errors import ConfigError, RunFolderError, TrainingError, UsageError
 
 log = logging.getLogger("cxrvae")
@@ -45,6 +47,11 @@ def _config_option(p: argparse.ArgumentParser) -> None:
         help="read the settings from a TOML file or from a run's config.json (to replay that "
         "run); flags given here override them",
     )
+
+
+def _default(flag: bool, on: str, off: str) -> str:
+    """How a help text says the default of an on/off setting."""
+    return on if flag else off
 
 
 def _data_options(p: argparse.ArgumentParser) -> None:
@@ -71,7 +78,8 @@ def _data_options(p: argparse.ArgumentParser) -> None:
         action=argparse.BooleanOptionalAction,
         default=S,
         help="leave out images holding NaN or infinite values, and files of a folder that are "
-        "not usable images, instead of refusing the input (default: refuse)",
+        "not usable images, instead of refusing the input (default: "
+        f"{_default(d.data.drop_invalid, 'leave them out', 'refuse')})",
     )
     g.add_argument(
         "--layout",
@@ -79,7 +87,7 @@ def _data_options(p: argparse.ArgumentParser) -> None:
         default=S,
         help="how an npz/npy holds the images: nhw (N,H,W), nhwc (N,H,W,C), nchw (N,C,H,W), "
         "rows (N, S*S flattened), keys (one image per array), image (one image); auto finds "
-        "it, or names the readings when two are plausible (default: auto)",
+        f"it, or names the readings when two are plausible (default: {d.data.layout})",
     )
     g.add_argument(
         "--seed",
@@ -114,7 +122,7 @@ def _model_options(p: argparse.ArgumentParser) -> None:
         "--batchnorm",
         action=argparse.BooleanOptionalAction,
         default=S,
-        help="BatchNorm between hidden layers (default: on)",
+        help=f"BatchNorm between hidden layers (default: {_default(d.batchnorm, 'on', 'off')})",
     )
 
 
@@ -174,13 +182,11 @@ def _process_options(p: argparse.ArgumentParser) -> None:
 
 
 def _n_clusters(value: str):
-    """'auto' means None (the silhouette chooses K); anything else must be a number."""
-    if value == "auto":
-        return None
+    """--n-clusters as the configuration reads it (see :func:`cxrvae.config.parse_n_clusters`)."""
     try:
-        return int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 'auto' or a number, got {value!r}") from None
+        return parse_n_clusters(value)
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _analysis_options(p: argparse.ArgumentParser, keep_saved: bool = False) -> None:
@@ -193,8 +199,8 @@ def _analysis_options(p: argparse.ArgumentParser, keep_saved: bool = False) -> N
         type=_n_clusters,
         default=S,
         metavar="K",
-        help="K-means clusters, or 'auto': the K in 2-10 with the best silhouette"
-        + (saved or " (default: auto)"),
+        help=f"K-means clusters, or '{AUTO}': the K in {d.k_range[0]}-{d.k_range[1]} with the "
+        "best silhouette" + (saved or f" (default: {d.n_clusters or AUTO})"),
     )
     g.add_argument(
         "--n-samples",
@@ -454,43 +460,29 @@ def _out(args) -> Path:
     return Path("runs") / re.sub(r"[^\w.-]+", "_", name)
 
 
-def _train(args) -> dict:
+def _terminal_logs():
+    """On a terminal, log lines are written above the progress bars instead of through them."""
+    if not sys.stderr.isatty():
+        return contextlib.nullcontext()
     from tqdm.contrib.logging import logging_redirect_tqdm
 
-    from .study import train_study
+    return logging_redirect_tqdm()
 
-    # On a terminal, log lines are written above the progress bars instead of through them.
-    with logging_redirect_tqdm() if sys.stderr.isatty() else contextlib.nullcontext():
-        metrics = train_study(
-            args.data,
-            config_from_args(args),
-            _out(args),
-            resume=args.resume,
-            overwrite=args.overwrite,
-            progress=_progress_factory(),
-            tensorboard=args.tensorboard,
-            parallel=args.parallel_models,
-        )
-    for k, m in metrics.models.items():
-        if not m.ok:
-            log.error("latent %s: FAILED after %d good epochs: %s", k, m.epochs, m.failed)
-            continue
-        log.info(
-            "latent %s: test loss %.2f = BCE %.2f + KL %.2f nats/image (%d epochs, %.0f s)",
-            k,
-            m.test_loss,
-            m.test_bce,
-            m.test_kl,
-            m.epochs,
-            m.train_seconds,
-        )
-    log.info("wrote %s", _out(args))
-    return metrics
+
+def _study_options(args) -> dict:
+    """The keyword arguments that ``train`` and ``run`` pass to the study functions."""
+    return {
+        "resume": args.resume,
+        "overwrite": args.overwrite,
+        "progress": _progress_factory(),
+        "tensorboard": args.tensorboard,
+        "parallel": args.parallel_models,
+    }
 
 
 def _failures(metrics, out: Path) -> int:
     """Exit status 1 with one line when a model failed, else 0."""
-    from .distributed import is_main
+    from .train.distributed import is_main
 
     failed = [str(k) for k, m in metrics.models.items() if not m.ok]
     if failed and not is_main():
@@ -498,7 +490,7 @@ def _failures(metrics, out: Path) -> int:
     if failed:
         print(
             f"cxrvae: error: training of latent {', '.join(failed)} failed (non-finite loss; "
-            f"see {out / 'metrics.json'}); the other models finished",
+            f"see {out / outputs.METRICS}); the other models finished",
             file=sys.stderr,
         )
         return EXIT_FAILED
@@ -506,37 +498,35 @@ def _failures(metrics, out: Path) -> int:
 
 
 def _cmd_train(args) -> int:
+    from .study import train_study
+
     _resolve_data(args)
-    return _failures(_train(args), _out(args))
+    with _terminal_logs():
+        metrics = train_study(args.data, config_from_args(args), _out(args), **_study_options(args))
+    return _failures(metrics, _out(args))
 
 
 def _cmd_run(args) -> int:
-    from .distributed import is_main
-    from .study import analyze_study
+    from .study import run_study
 
     _resolve_data(args)
-    metrics = _train(args)
-    if not is_main():  # under torchrun, rank 0 analyses and reports
+    with _terminal_logs():
+        run = run_study(args.data, _out(args), config_from_args(args), **_study_options(args))
+    if run is None:  # under torchrun, rank 0 analyses and reports
         return 0
-    if metrics.trained:
-        analyze_study(_out(args))
-        log.info("report: %s", _out(args) / "report.html")
-        log.info("explorer: %s", _out(args) / "explorer.html")
-    return _failures(metrics, _out(args))
+    return _failures(run.metrics, _out(args))
 
 
 def _cmd_analyze(args) -> int:
     from .study import analyze_study
 
     analyze_study(args.dir, settings_from_args(args).get("analysis"))
-    log.info("report: %s", args.dir / "report.html")
-    log.info("explorer: %s", args.dir / "explorer.html")
     return 0
 
 
 def _cmd_report(args) -> int:
-    from .explorer import build_explorer
-    from .report import build_report
+    from .report.explorer import build_explorer
+    from .report.page import build_report
     from .runfolder import require_run
 
     log.info("report: %s", build_report(require_run(args.dir)))
@@ -547,7 +537,7 @@ def _cmd_report(args) -> int:
 
 
 def _load(args):
-    from .data import load_data
+    from .data.loader import load_data
 
     return load_data(args.data, config_from_args(args).data)
 
@@ -592,7 +582,7 @@ def _cmd_inspect(args) -> int:
 
 
 def _cmd_export(args) -> int:
-    from .data import export_npz
+    from .data.xray import export_npz
 
     if args.output.exists() and not args.overwrite:
         raise RunFolderError(f"{args.output}: exists; pass --overwrite to replace it")
@@ -621,13 +611,13 @@ COMMANDS = {
 
 def main(argv=None) -> int:
     """Entry point of the ``cxrvae`` command; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)  # before importing torch: --help stays quick
     import matplotlib
 
-    from .distributed import init_distributed, is_main
+    from .train.distributed import init_distributed, is_main
 
     matplotlib.use("Agg")  # the command line only writes figures to files
-    parser = build_parser()
-    args = parser.parse_args(argv)
     several = args.command in ("train", "run") and init_distributed(_device(args))
     logging.basicConfig(
         level=logging.WARNING if args.quiet or not is_main() else logging.INFO,
@@ -654,8 +644,8 @@ def _device(args) -> str:
 
 def _dispatch(args) -> int:
     """Run the command; turn the errors users can fix into one line and an exit status."""
-    from .distributed import is_main
-    from .workers import WorkerDied
+    from .train.distributed import is_main
+    from .train.workers import WorkerDied
 
     try:
         return COMMANDS[args.command](args)
@@ -688,17 +678,17 @@ def _where_stopped(args) -> str:
     """Which model and epoch an interrupted train/run reached, and how to continue."""
     if args.command not in ("train", "run"):
         return "Nothing was changed that a new run would not write again."
-    import torch
+    from .train.checkpoints import checkpoint_history
 
     out = _out(args)
     stopped = []  # models trained at once (--parallel-models) all stop
-    for ckpt in sorted(out.glob("latent_*/checkpoint.pt"), key=lambda p: (len(p.parent.name), p)):
-        if not (ckpt.parent / "model.safetensors").exists():
+    for folder in outputs.model_dirs(out):
+        if (folder / outputs.CHECKPOINT).exists() and not (folder / outputs.WEIGHTS).exists():
             try:
-                done = len(torch.load(ckpt, weights_only=True)["history"])
+                done = len(checkpoint_history(folder / outputs.CHECKPOINT))
             except Exception:  # a checkpoint from before the interruption may be unreadable
                 continue
-            stopped.append(f"{ckpt.parent.name} stopped after epoch {done}")
+            stopped.append(f"{folder.name} stopped after epoch {done}")
     if stopped:
         saved = "which is saved" if len(stopped) == 1 else "each saved"
         return f"{', '.join(stopped)}, {saved}. Continue with the same command plus --resume."

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import numbers
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,8 +14,11 @@ from pathlib import Path
 from .errors import ConfigError
 
 IMAGE_SIZES = (32, 64, 128, 256)
-LAYOUTS = ("nhw", "nhwc", "nchw", "rows", "keys", "image")  # see cxrvae.layouts
+LAYOUTS = ("nhw", "nhwc", "nchw", "rows", "keys", "image")  # see cxrvae.data.layouts
 NORMALIZE = ("global", "per-image")
+AUTO = "auto"  # how files and the command line say "let the analysis choose" (n_clusters)
+# Names of earlier versions, read from old runs' config.json and metrics.json and from files.
+RENAMED = {"clusters": "n_clusters", "data_path": "source"}
 
 
 def _check(ok: bool, message: str) -> None:
@@ -30,7 +34,7 @@ class DataConfig:
     normalize: str = "global"  # "global": min-max over the whole set; "per-image": each image
     test_fraction: float = 0.2
     drop_invalid: bool = False  # leave out unusable images or files instead of refusing
-    layout: str = "auto"  # how an npz's arrays hold the images (see cxrvae.layouts)
+    layout: str = "auto"  # how an npz's arrays hold the images (see cxrvae.data.layouts)
 
     def __post_init__(self):
         _check(
@@ -118,13 +122,8 @@ class AnalysisConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "k_range", tuple(int(k) for k in self.k_range))
-        if self.n_clusters == "auto":  # how TOML and the command line say None
-            object.__setattr__(self, "n_clusters", None)
+        object.__setattr__(self, "n_clusters", parse_n_clusters(self.n_clusters))
         _check(self.n_samples >= 10, f"n_samples must be >= 10, got {self.n_samples}")
-        _check(
-            self.n_clusters is None or self.n_clusters >= 2,
-            f"n_clusters must be 'auto' or >= 2, got {self.n_clusters}",
-        )
         _check(
             2 <= self.k_range[0] <= self.k_range[1],
             f"k_range must satisfy 2 <= low <= high, got {self.k_range}",
@@ -135,6 +134,19 @@ class AnalysisConfig:
         _check(self.n_likelihood >= 1, f"n_likelihood must be >= 1, got {self.n_likelihood}")
         _check(self.n_traversal >= 1, f"n_traversal must be >= 1, got {self.n_traversal}")
         _check(self.traversal_sd > 0, f"traversal_sd must be > 0, got {self.traversal_sd}")
+
+
+def parse_n_clusters(value) -> int | None:
+    """A number of K-means clusters as files, flags or Python give it: ``"auto"`` (or None) is
+    None, the K the silhouette chooses; otherwise a whole number of at least 2 (``"3"`` too)."""
+    if value is None or value == AUTO:
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ConfigError(f"n_clusters must be '{AUTO}' or a whole number, got {value!r}")
+    _check(value >= 2, f"n_clusters must be '{AUTO}' or >= 2, got {value}")
+    return int(value)
 
 
 @dataclass(frozen=True)
@@ -192,7 +204,6 @@ SECTIONS = {
     "train": TrainConfig,
     "analysis": AnalysisConfig,
 }
-RENAMED = {"clusters": "n_clusters"}  # setting names of earlier versions, read from old runs
 
 
 def section_of(name: str) -> str | None:
@@ -253,8 +264,9 @@ def read_config_file(path) -> tuple[dict, str | None]:
         raise ConfigError(f"{path}: not valid {kind} ({e})") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a table of settings")
+    raw = {RENAMED.get(k, k): v for k, v in raw.items()}
     if "config" in raw:  # a run's own config.json
-        return raw["config"], raw.get("source", raw.get("data_path"))  # data_path: earlier versions
+        return raw["config"], raw.get("source")
     raw = dict(raw)
     source = raw.pop("source", None)
     return raw, source

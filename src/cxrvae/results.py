@@ -13,6 +13,8 @@ import types
 import typing
 from dataclasses import dataclass, field
 
+from .config import RENAMED
+
 
 @dataclass(kw_only=True)
 class Spread:
@@ -155,7 +157,7 @@ class ModelResult:
 
 @dataclass(kw_only=True)
 class FeatureSpread:
-    """One image feature across the set (see :mod:`cxrvae.features`)."""
+    """One image feature across the set (see :mod:`cxrvae.data.features`)."""
 
     mean: float
     sd: float
@@ -262,8 +264,6 @@ class StudyMetrics:
 
 
 # --------------------------------------------------------------------------- conversion
-
-RENAMED = {"clusters": "n_clusters"}  # keys of earlier versions, read from old runs
 
 
 def to_dict(obj):

@@ -1,56 +1,54 @@
-"""The study, step by step on a run folder: data and split, training, analysis, report.
+"""The study, step by step on a run folder: data and split, training, analysis, report; and the
+Python view of a finished run (:class:`Run`, :func:`open_run`).
 
-Each step reads what earlier steps wrote (see :mod:`cxrvae.layout`), so ``analyze_study`` and
+Each step reads what earlier steps wrote (see :mod:`cxrvae.outputs`), so ``analyze_study`` and
 the report can run again on a finished run. This module only orchestrates: the work is done by
-:mod:`~cxrvae.explore`, :mod:`~cxrvae.train` and :mod:`~cxrvae.parallel`,
-:mod:`~cxrvae.analysis` and :mod:`~cxrvae.report`.
+the step packages :mod:`cxrvae.data`, :mod:`cxrvae.train`, :mod:`cxrvae.analysis` and
+:mod:`cxrvae.report`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from . import layout, tensorboard_logs
-from .analysis import analyze_model
-from .comparison import compare_models
+import numpy as np
+
+from . import outputs
+from .analysis.comparison import compare_models
+from .analysis.per_model import AnalysedModel, analyze_model
+from .analysis.sampling import draw_sample
 from .config import RunConfig
-from .data import XrayData, load_data, require_trainable
-from .distributed import barrier, init_distributed, is_main, on_main
+from .data.loader import load_data, require_trainable
+from .data.split import identical_images, join_identical, split_indices
+from .data.survey import explore_data
+from .data.xray import XrayData
 from .errors import RunFolderError
-from .explore import explore_data
-from .explorer import build_explorer
-from .figures import plot_history, plot_history_comparison, save_figure
-from .files import read_json, write_json
-from .parallel import plan_devices, plan_parallel, train_at_once
-from .report import build_report
-from .results import ModelResult, StudyMetrics, Timings, to_dict
+from .report.explorer import build_explorer
+from .report.page import build_report
+from .results import StudyMetrics, Timings
 from .runfolder import (
-    Run,
-    open_run,
+    check_resume,
+    history_columns,
     prepare_run_dir,
     read_config,
+    read_history,
     read_metrics,
     read_split,
     require_run,
     source_ref,
-    versions,
+    write_config,
     write_metrics,
     write_split,
 )
-from .sampling import draw_sample
 from .seeding import derive_seed, seed_everything
-from .split import identical_images, join_identical, split_indices
-from .train import (
-    TrainResult,
-    history_columns,
-    load_model,
-    read_history,
-    resolve_device,
-    train_model,
-)
+from .train import tensorboard_logs
+from .train.checkpoints import load_model
+from .train.distributed import barrier, init_distributed, is_main, on_main
+from .train.loop import resolve_device
+from .train.step import train_models
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +60,13 @@ def make_split(data: XrayData, cfg: RunConfig, out: Path, groups=None, resume: b
     """Seeded train/test indices, saved to ``out/split.npz`` (reused when resuming).
 
     The images of each group in ``groups`` (patients, with sets of pixel-identical images
-    joined, see :func:`cxrvae.split.join_identical`) stay on one side.
+    joined, see :func:`cxrvae.data.split.join_identical`) stay on one side.
     """
-    if resume and (out / layout.SPLIT).exists():
+    if resume and (out / outputs.SPLIT).exists():
         train, test = read_split(out)
         if max(train.max(), test.max()) >= len(data):
             raise RunFolderError(
-                f"{out / layout.SPLIT}: the saved split does not fit these {len(data)} images"
+                f"{out / outputs.SPLIT}: the saved split does not fit these {len(data)} images"
             )
         return train, test
     train, test = split_indices(
@@ -88,142 +86,27 @@ def _note_identical(data: XrayData, identical: list, joined: int) -> None:
         )
 
 
-def _check_resume_config(out: Path, cfg: RunConfig) -> None:
-    """Refuse --resume when data, model or training settings differ from the saved run's."""
-    path = out / layout.CONFIG
-    if not path.exists():
-        return
-    saved = read_json(path)["config"]
-    now = json.loads(json.dumps(cfg.to_dict()))
-    diff = [
-        f"{part}.{key}"
-        for part in ("data", "model", "train")
-        for key in now[part]
-        if saved.get(part, {}).get(key) != now[part][key]
-    ]
-    if saved.get("seed") != now["seed"]:
-        diff.insert(0, "seed")
-    if diff:
-        raise RunFolderError(
-            f"{out}: --resume needs the settings of the saved run; these differ: "
-            f"{', '.join(diff)} (use --overwrite to start again)"
-        )
+def _data_step(data: XrayData, source, cfg: RunConfig, out: Path, resume: bool):
+    """Split the images (identical ones kept together), write config.json and survey how the
+    images differ; returns the train and test indices and the data's summary."""
+    identical = identical_images(data.images)
+    groups, joined = join_identical(data.groups, identical, len(data))
+    _note_identical(data, identical, joined)
+    train_idx, test_idx = on_main(make_split, data, cfg, out, groups, resume=resume)
+    summary = data.summary()
+    summary.n_train, summary.n_test = int(len(train_idx)), int(len(test_idx))
+    if is_main():
+        device = str(resolve_device(cfg.train.device))
+        write_config(out, cfg, source_ref(source, data.source), device, summary)
+    log.info(
+        "data: %d images (%d train / %d test), %dx%d px",
+        *(len(data), len(train_idx), len(test_idx), data.image_size, data.image_size),
+    )
+    summary.exploration = on_main(explore_data, data, out, cfg.seed, test_idx, identical, joined)
+    return train_idx, test_idx, summary
 
 
 # --------------------------------------------------------------------------- training
-
-
-def train_models(
-    data: XrayData,
-    train_idx,
-    test_idx,
-    cfg: RunConfig,
-    out: Path,
-    resume: bool = False,
-    progress=None,
-    parallel: bool | None = None,
-    devices: list[str] | None = None,
-) -> dict[int, ModelResult]:
-    """Train one model per latent size; write weights, history and figures for each.
-
-    A model whose loss becomes non-finite stops there: its last good checkpoint is kept, the
-    failure is recorded in its :class:`~cxrvae.results.ModelResult`, and the next model trains.
-
-    Parameters
-    ----------
-    progress : callable(latent_dim, done_epochs, total_epochs) -> callable(row), optional
-        Factory for a per-epoch reporter, called once per model that trains.
-    parallel : bool, optional
-        Train the models at once in worker processes: None decides by
-        :func:`~cxrvae.parallel.plan_parallel` (on a CPU with two or more cores, for runs long
-        enough), True also on several GPUs, False never.
-    devices : list of str, optional
-        Two or more devices to train at once on, one process per model, the devices taken in
-        turn (instead of the plan).
-    """
-    dims = cfg.model.latent_dims
-    done = _finished_models(cfg, out) if resume else {}
-    if is_main():
-        for k in dims:
-            layout.model_dir(out, k).mkdir(exist_ok=True)
-    todo = [k for k in dims if k not in done]
-    # Planned for every model of the run, not only those left: a resumed model then trains
-    # with the threads it started with, which keeps --resume bit-identical on CPUs.
-    if devices and len(devices) > 1:
-        plan = plan_devices(devices, len(dims))
-    else:
-        plan = plan_parallel(cfg, len(dims), data, len(train_idx), parallel)
-    if plan and todo:
-        done.update(
-            train_at_once(data, train_idx, test_idx, cfg, out, todo, plan, resume, progress)
-        )
-    device = resolve_device(cfg.train.device)
-    models, histories = {}, {}
-    for k in dims:
-        result = done.get(k) or train_model(
-            data, train_idx, test_idx, cfg, out, k, resume, progress, device
-        )
-        models[k] = _model_result(result, out)
-        if result.failure is None:
-            histories[k] = history_columns(result.history)
-    if histories and is_main():
-        save_figure(
-            plot_history_comparison(histories), layout.FIGURES["history_comparison"].file(out)
-        )
-    return models
-
-
-def _finished_models(cfg: RunConfig, out: Path) -> dict[int, TrainResult]:
-    """The models of a resumed run whose training had finished (weights and history saved)."""
-    done = {}
-    for k in cfg.model.latent_dims:
-        folder = layout.model_dir(out, k)
-        if (folder / layout.WEIGHTS).exists() and (folder / layout.HISTORY).exists():
-            log.info("latent %d: already trained, skipped (--resume)", k)
-            done[k] = TrainResult(k, read_history(folder / layout.HISTORY))
-    return done
-
-
-def _model_result(result: TrainResult, out: Path) -> ModelResult:
-    """What metrics.json records of one model's training; its history figure."""
-    k, history = result.latent_dim, result.history
-    if result.failure is not None:
-        log.error(
-            "latent %d: %s; stopped after %d good epochs (checkpoint kept)",
-            k,
-            result.failure,
-            len(history),
-        )
-        return ModelResult(failed=result.failure, epochs=len(history))
-    if is_main():
-        save_figure(
-            plot_history(history_columns(history), f"Latent {k}: train and test loss per epoch"),
-            layout.FIGURES["history"].file(out, latent_dim=k),
-        )
-    last = history[-1]
-    return ModelResult(
-        test_loss=last["test_loss"],
-        test_bce=last["test_bce"],
-        test_kl=last["test_kl"],
-        train_loss=last["train_loss"],
-        train_bce=last["train_bce"],
-        train_kl=last["train_kl"],
-        epochs=len(history),
-        train_seconds=float(sum(r["seconds"] for r in history)),
-    )
-
-
-def _write_config(out: Path, cfg: RunConfig, source: str, summary) -> None:
-    """``config.json``: the resolved settings, the source, versions, device and the data."""
-    record = {
-        "config": cfg.to_dict(),
-        "seed": cfg.seed,
-        "source": source,
-        "versions": versions(),
-        "device": str(resolve_device(cfg.train.device)),
-        "data": to_dict(summary),
-    }
-    write_json(out / layout.CONFIG, record)
 
 
 def train_study(
@@ -241,9 +124,9 @@ def train_study(
 
     With ``tensorboard``, per-epoch scalars go to ``out/tensorboard/latent_<k>`` (and the
     analysis adds the encoded sample to TensorBoard's projector). ``parallel`` and ``devices``
-    choose whether the models train at once in worker processes (see :func:`train_models`).
-    Under torchrun every process trains its share of each batch (DistributedDataParallel) and
-    only rank 0 writes files.
+    choose whether the models train at once in worker processes (see
+    :func:`cxrvae.train.step.train_models`). Under torchrun every process trains its share of
+    each batch (DistributedDataParallel) and only rank 0 writes files.
 
     Returns the metrics written to ``out/metrics.json``.
     """
@@ -256,22 +139,10 @@ def train_study(
     for note in data.notes:
         log.info("data: %s", note)
     if resume:
-        _check_resume_config(Path(out), cfg)
+        check_resume(out, cfg)
     out = Path(on_main(prepare_run_dir, out, resume=resume, overwrite=overwrite))
     seed_everything(cfg.seed)
-    identical = identical_images(data.images)
-    groups, joined = join_identical(data.groups, identical, len(data))
-    _note_identical(data, identical, joined)
-    train_idx, test_idx = on_main(make_split, data, cfg, out, groups, resume=resume)
-    summary = data.summary()
-    summary.n_train, summary.n_test = int(len(train_idx)), int(len(test_idx))
-    if is_main():
-        _write_config(out, cfg, source_ref(source, data), summary)
-    log.info(
-        "data: %d images (%d train / %d test), %dx%d px",
-        *(len(data), len(train_idx), len(test_idx), data.image_size, data.image_size),
-    )
-    summary.exploration = on_main(explore_data, data, out, cfg.seed, test_idx, identical, joined)
+    train_idx, test_idx, summary = _data_step(data, source, cfg, out, resume)
     timings = Timings(data=time.perf_counter() - t0)
     t0 = time.perf_counter()
     if not is_main():
@@ -285,6 +156,7 @@ def train_study(
     if is_main():
         write_metrics(out, metrics)
     barrier()
+    log.info("wrote %s", out)
     return metrics
 
 
@@ -295,7 +167,7 @@ def analyze_study(out, analysis_overrides: dict | None = None) -> StudyMetrics:
     """Analyse every trained model of the run in ``out``; update metrics.json, the report and
     the explorer.
 
-    ``analysis_overrides`` replaces fields of the saved analysis configuration (``clusters``,
+    ``analysis_overrides`` replaces fields of the saved analysis configuration (``n_clusters``,
     ``n_samples``, ``perplexity``...).
     """
     out = require_run(out)
@@ -315,31 +187,35 @@ def analyze_study(out, analysis_overrides: dict | None = None) -> StudyMetrics:
             log.warning("latent %d: not analysed (training failed or missing)", k)
             continue
         t0 = time.perf_counter()
-        model = load_model(layout.model_dir(out, k) / layout.WEIGHTS, device)
-        results[k] = analyze_model(model, sample, k)
+        results[k] = _analyse(out, k, sample, device)
         metrics.models[k].analysis = results[k].metrics
-        if tensorboard_logs.has_logs(out):
-            r = results[k]
-            tensorboard_logs.log_embedding(
-                out, k, r.mu, r.clusters, sample.labels, data.label_names, sample.thumbnails
-            )
         timings[str(k)] = time.perf_counter() - t0
-        log.info(
-            "latent %d: analysed in %.1f s (K = %d)",
-            k,
-            timings[str(k)],
-            results[k].metrics.n_clusters,
-        )
+        log.info("latent %d: analysed in %.1f s (K = %d)", k, timings[str(k)],
+                 results[k].metrics.n_clusters)  # fmt: skip
     rates = {k: metrics.models[k].test_kl for k in results}
     metrics.analysis = compare_models(results, sample, rates)
     metrics.timings.analysis = timings
     write_metrics(out, metrics)
     t0 = time.perf_counter()
-    build_report(out)
-    build_explorer(out)
+    log.info("report: %s", build_report(out))
+    explorer = build_explorer(out)
+    if explorer:
+        log.info("explorer: %s", explorer)
     metrics.timings.report = time.perf_counter() - t0
     write_metrics(out, metrics)
     return metrics
+
+
+def _analyse(out: Path, latent_dim: int, sample, device) -> AnalysedModel:
+    """One trained model's analysis (and its TensorBoard projector, when the run logs one)."""
+    model = load_model(outputs.model_dir(out, latent_dim) / outputs.WEIGHTS, device)
+    result = analyze_model(model, sample, latent_dim)
+    if tensorboard_logs.has_logs(out):
+        tensorboard_logs.log_embedding(
+            out, latent_dim, result.mu, result.clusters, sample.labels,
+            sample.data.label_names, sample.thumbnails,
+        )  # fmt: skip
+    return result
 
 
 # --------------------------------------------------------------------------- the whole study
@@ -354,19 +230,25 @@ def run_study(
     progress=None,
     tensorboard: bool = False,
     parallel: bool | None = None,
-) -> Run:
-    """The whole study from Python, with the CLI's defaults: ``cxrvae run`` as a function.
+) -> Run | None:
+    """The whole study from Python, with the CLI's defaults: ``cxrvae run`` is this function.
 
     Parameters
     ----------
     source : str or Path
-        A file, a folder or a public set's name, as for :func:`cxrvae.data.load`.
+        A file, a folder or a public set's name, as for :func:`cxrvae.data.loader.load`.
     out : str or Path
         Run folder.
     config : RunConfig, optional
         Defaults to ``RunConfig()``, the settings the command line uses.
+    progress : callable(latent_dim, done_epochs, total_epochs) -> callable(row), optional
+        Per-model progress reporter factory (see :func:`cxrvae.train.step.train_models`).
     parallel : bool, optional
-        Train the models at once in worker processes (see :func:`train_models`).
+        Train the models at once in worker processes (see
+        :func:`cxrvae.train.step.train_models`).
+
+    Returns the finished :class:`Run`; under torchrun, where rank 0 alone analyses and writes
+    the report, the other processes get None.
     """
     metrics = train_study(
         source,
@@ -378,6 +260,63 @@ def run_study(
         tensorboard=tensorboard,
         parallel=parallel,
     )
+    if not is_main():
+        return None
     if metrics.trained:
         analyze_study(out)
     return open_run(out)
+
+
+# --------------------------------------------------------------------------- a finished run
+
+
+@dataclass
+class Run:
+    """A run folder opened from Python: its configuration, metrics, split and per-model files.
+
+    Returned by :func:`run_study` and :func:`open_run`; every accessor reads the folder, so
+    ``analyze_study`` or ``build_report`` can change it in between.
+    """
+
+    out: Path
+    config: RunConfig
+    source: str
+    metrics: StudyMetrics
+    train_idx: np.ndarray
+    test_idx: np.ndarray
+
+    @property
+    def latent_dims(self) -> list[int]:
+        """Latent sizes whose training finished."""
+        return list(self.metrics.trained)
+
+    def data(self) -> XrayData:
+        """The images, loaded again from the run's source."""
+        return load_data(self.source, self.config.data)
+
+    def history(self, latent_dim: int) -> dict[str, np.ndarray]:
+        """Per-epoch columns (``epoch``, ``train_loss``, ``test_loss``, ``test_bce``...)."""
+        return history_columns(
+            read_history(outputs.model_dir(self.out, latent_dim) / outputs.HISTORY)
+        )
+
+    def model(self, latent_dim: int, device="cpu"):
+        """The trained :class:`~cxrvae.train.model.ConvVAE` in eval mode."""
+        return load_model(outputs.model_dir(self.out, latent_dim) / outputs.WEIGHTS, device)
+
+    def embedding(self, latent_dim: int) -> dict[str, np.ndarray]:
+        """The analysed sample of one model: ``sample_idx``, ``mu``, ``pca``, ``tsne``,
+        ``clusters``, ``recon`` (uint8), and the interpolations (``axes``, ``t``, ``frames``).
+        """
+        path = outputs.model_dir(self.out, latent_dim) / outputs.EMBEDDING
+        if not path.exists():
+            raise RunFolderError(f"{path}: no analysis yet (run analyze_study first)")
+        with np.load(path) as f:
+            return {k: f[k] for k in f.files}
+
+
+def open_run(out) -> Run:
+    """Open a run folder written by ``cxrvae train``/``run`` or :func:`run_study`."""
+    out = require_run(out)
+    config, source = read_config(out)
+    return Run(out, config, source, read_metrics(out), *read_split(out))

@@ -1,0 +1,107 @@
+"""One model's reconstructions: their quality over the whole test set (streamed), the shown and
+the worst test images, a linear code of the same size for reference, and the importance-weighted
+test log-likelihood.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..figures.analysis import plot_reconstructions
+from ..figures.common import save_figure
+from ..outputs import FIGURES
+from ..results import LinearBaseline, LogLikelihood, Spread
+from ..seeding import derive_seed
+from . import evidence as ev
+from . import latent as lt
+from .sampling import Sample
+
+GALLERY_SIZE = 8  # worst reconstructions shown
+RECON_BATCH = 512  # test images reconstructed and scored at a time
+
+
+@dataclass
+class Reconstruction:
+    """How well one model reconstructs the test set: each per-image measure's spread, the
+    shown test images' reconstructions, and every test image's BCE above its floor."""
+
+    bce: Spread
+    bce_floor: Spread
+    bce_above_floor: Spread
+    mse: Spread
+    psnr: Spread
+    ssim: Spread
+    shown: np.ndarray  # (n_reconstructions, H, W): the sample's test images, reconstructed
+    above_floor: np.ndarray  # (n_test,) nats per image
+
+
+def reconstruction_step(model, s: Sample, latent_dim: int) -> Reconstruction:
+    """Reconstruction quality over the whole test set, streamed; figures of the shown test
+    images and of the worst."""
+    data, name = s.data, f"Latent {latent_dim}"
+    parts = []
+    for start in range(0, len(s.test_idx), RECON_BATCH):
+        idx = s.test_idx[start : start + RECON_BATCH]
+        x_hat, bce = lt.reconstruct_scored(model, data, idx)
+        parts.append(ev.reconstruction_quality(data.normalized(idx), x_hat, bce))
+    quality = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    recon = lt.reconstruct(model, data, s.recon_idx)
+    save_figure(
+        plot_reconstructions(
+            data.normalized(s.recon_idx),
+            {name.lower(): recon},
+            f"{name}: test images (top) and reconstructions (bottom)",
+        ),
+        FIGURES["reconstructions"].file(s.out, latent_dim=latent_dim),
+    )
+    worst = s.test_idx[np.argsort(quality["bce_above_floor"])[::-1][:GALLERY_SIZE]]
+    save_figure(
+        plot_reconstructions(
+            data.normalized(worst),
+            {name.lower(): lt.reconstruct(model, data, worst)},
+            f"{name}: the {len(worst)} worst-reconstructed test images (largest BCE above "
+            "its floor)",
+        ),
+        FIGURES["worst_reconstructions"].file(s.out, latent_dim=latent_dim),
+    )
+    spreads = {k: Spread(**ev.summarize(v)) for k, v in quality.items()}
+    return Reconstruction(**spreads, shown=recon, above_floor=quality["bce_above_floor"])
+
+
+def baseline_step(model_above_floor: np.ndarray, s: Sample, latent_dim: int) -> LinearBaseline:
+    """PCA with ``latent_dim`` components reconstructing the test set, against the model."""
+    k = min(latent_dim, s.baseline.n_components_)
+    parts = []
+    for start in range(0, len(s.test_idx), RECON_BATCH):
+        x = s.data.normalized(s.test_idx[start : start + RECON_BATCH])
+        flat = x.reshape(len(x), -1).astype(np.float64)
+        x_hat = ev.linear_reconstruction(s.baseline, flat, k)
+        parts.append(ev.linear_quality(flat, x_hat, x.shape[1:]))
+    above = float(np.concatenate([p["bce_above_floor"] for p in parts]).mean())
+    return LinearBaseline(
+        n_components=int(k),
+        n_fit=s.n_fit,
+        bce_above_floor=above,
+        ssim=float(np.concatenate([p["ssim"] for p in parts]).mean()),
+        error_removed=float(1 - model_above_floor.mean() / max(above, 1e-12)),
+    )
+
+
+def likelihood_step(model, s: Sample, latent_dim: int) -> LogLikelihood:
+    """Importance-weighted test log-likelihood on a seeded subset of the test images."""
+    a, seed = s.cfg.analysis, s.cfg.seed
+    idx = lt.sample_indices(s.test_idx, a.n_likelihood, derive_seed(seed, "likelihood"))
+    log_px, elbo = lt.log_likelihood(
+        model, s.data, idx, a.n_importance, derive_seed(seed, f"likelihood-{latent_dim}")
+    )
+    nats = float(log_px.mean())
+    return LogLikelihood(
+        n_importance=a.n_importance,
+        n_images=int(len(idx)),
+        nats=nats,
+        bits_per_pixel=float(-nats / (s.data.image_size**2 * np.log(2))),
+        elbo=float(elbo.mean()),
+        gap=float(nats - elbo.mean()),
+    )

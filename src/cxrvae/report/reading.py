@@ -1,0 +1,32 @@
+"""How the report reads a run's metrics: the models analysed with every measure of this
+version, and the interpolation path along which the label probe changes its mind most. The
+key findings and the discussion both start from these.
+"""
+
+from __future__ import annotations
+
+from ..results import ModelAnalysis, StudyMetrics
+from ..thresholds import PROBE_MOVE
+
+
+def analysed_models(metrics: StudyMetrics) -> dict[int, ModelAnalysis]:
+    """The models analysed with every measure of this version, by latent size (runs analysed
+    by an earlier version lack some: run ``cxrvae analyze`` again)."""
+    return {
+        d: a
+        for d, a in sorted(metrics.analysed.items())
+        if a.cluster_separation is not None and a.linear_baseline and a.log_likelihood
+    }
+
+
+def strongest_probe_path(analysed) -> tuple[int, str, object] | None:
+    """(latent size, axis, probe path) of the path that moves the label probability most, when
+    it moves it by ``PROBE_MOVE`` or more."""
+    found = [
+        (d, axis, p.probe)
+        for d, a in analysed.items()
+        for axis, p in a.interpolations.items()
+        if p.probe
+    ]
+    found = [x for x in found if abs(x[2].probability[-1] - x[2].probability[0]) >= PROBE_MOVE]
+    return max(found, key=lambda x: abs(x[2].probability[-1] - x[2].probability[0]), default=None)

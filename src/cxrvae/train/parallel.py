@@ -1,0 +1,197 @@
+"""Training the latent sizes at once, one worker process per model: whether to, and how.
+
+On a CPU with two or more cores, small models train faster side by side, one torch thread
+each, than one after another on every core (measured in benchmarks/README.md). The workers map
+one shared copy of the images and report progress to the parent (see :mod:`cxrvae.train.workers`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import outputs
+from ..atomic import atomic_write
+from ..config import RunConfig
+from ..data.xray import XrayData
+from . import workers
+from .distributed import world
+from .loop import resolve_device
+from .runner import TrainResult, train_model
+
+log = logging.getLogger(__name__)
+
+# Below this much training (train images x epochs, in 64 px equivalents) the models train in
+# turn: a worker process takes a few seconds to start and to load the data again.
+PARALLEL_MIN_WORK = 100_000
+WORKER_MEMORY = 2**29  # bytes each worker adds to the shared images (torch, batches)
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """Models trained at once: the device of each worker process, and its torch threads."""
+
+    devices: list[str]
+    threads: int
+
+
+def plan_parallel(
+    cfg: RunConfig,
+    n_models: int,
+    data: XrayData,
+    n_train: int,
+    parallel: bool | None = None,
+    cpus: int | None = None,
+) -> Plan | None:
+    """How to train ``n_models`` at once, or None to train them in turn.
+
+    ``parallel=None`` (the default) trains at once on a CPU with two or more cores when the
+    run is long enough (``PARALLEL_MIN_WORK``) and the processes fit in half the available
+    memory: one process per model, at most one more than there are cores, the
+    cores shared out as threads. With small models a torch thread does more work alone than
+    alongside another one, so this beats one process using every core (benchmarks/README.md).
+    ``parallel=True`` also trains one model per GPU on two or more GPUs; ``False`` never.
+    """
+    if parallel is False or n_models < 2:
+        return None
+    if world()[1] > 1:
+        if parallel:
+            log.warning("--parallel-models is ignored under torchrun (the processes share models)")
+        return None
+    cpus = cpus or workers.cpu_count()
+    device = resolve_device(cfg.train.device)
+    if device.type == "cuda":
+        return _plan_gpus(n_models, parallel, cpus)
+    if device.type != "cpu" or cpus < 2:
+        if parallel:
+            log.warning("--parallel-models needs two or more CPU cores or GPUs; training in turn")
+        return None
+    tc = cfg.train
+    per_epoch = n_train if tc.max_steps is None else min(n_train, tc.max_steps * tc.batch_size)
+    work = per_epoch * tc.epochs * (data.image_size / 64) ** 2
+    if parallel is None and work < PARALLEL_MIN_WORK:
+        return None
+    processes = min(n_models, cpus + 1)
+    # The workers share one memory-mapped copy of the images; each adds torch and its batches.
+    need, free = data.images.nbytes + processes * WORKER_MEMORY, workers.available_memory()
+    if free is not None and need > free / 2:
+        log.info(
+            "training in turn: %d processes would need about %.1f GiB, %.1f GiB is available",
+            processes,
+            need / 2**30,
+            free / 2**30,
+        )
+        return None
+    return Plan(["cpu"] * processes, max(1, cpus // processes))
+
+
+def _plan_gpus(n_models: int, parallel: bool | None, cpus: int) -> Plan | None:
+    n_gpus = torch.cuda.device_count()
+    if parallel and n_gpus >= 2:
+        return Plan([f"cuda:{i}" for i in range(n_gpus)], max(1, cpus // min(n_gpus, n_models)))
+    if parallel:
+        log.warning("--parallel-models needs two or more GPUs (found %d); in turn", n_gpus)
+    return None
+
+
+def plan_devices(devices: list[str], n_models: int) -> Plan:
+    """Train at once on the given devices, one model per process, the devices taken in turn."""
+    return Plan(list(devices), max(1, workers.cpu_count() // min(len(devices), n_models)))
+
+
+def train_at_once(
+    data: XrayData,
+    train_idx,
+    test_idx,
+    cfg: RunConfig,
+    out: Path,
+    latent_dims: list[int],
+    plan: Plan,
+    resume: bool = False,
+    progress=None,
+) -> dict[int, TrainResult]:
+    """Train the models of ``latent_dims`` at once, one worker process each, as ``plan`` says.
+
+    ``progress`` is the factory of :func:`cxrvae.train.runner.train_model`, called in this
+    process.
+    """
+    processes = min(len(plan.devices), len(latent_dims))
+    log.info(
+        "training latent %s at once: %d processes on %s, %d torch thread%s each",
+        ", ".join(map(str, latent_dims)),
+        processes,
+        ", ".join(sorted(set(plan.devices))),
+        plan.threads,
+        "" if plan.threads == 1 else "s",
+    )
+    images, temporary = images_file(data, out)
+    meta = dataclasses.replace(data, images=data.images[:0].copy())  # sent without the pixels
+    split = (train_idx, test_idx)
+    tasks = [
+        (_train_in_worker, (images, meta, *split, cfg, out, k, resume, plan.devices[i % n]))
+        for i, k in enumerate(latent_dims)
+        for n in [len(plan.devices)]
+    ]
+    names = [f"latent {k}" for k in latent_dims]
+    try:
+        results = workers.run(tasks, processes, plan.threads, _reporting(progress), names)
+    finally:
+        if temporary:
+            images.unlink(missing_ok=True)
+    return dict(zip(latent_dims, results))
+
+
+def _reporting(progress):
+    """The parent's handler of the workers' progress messages: each ("start", latent_dim, done,
+    total) makes a reporter with ``progress``, each ("row", latent_dim, row) is given to it."""
+    reporters = {}
+
+    def on_message(index, message):
+        kind, latent_dim, *rest = message
+        if kind == "start" and progress is not None:
+            reporters[latent_dim] = progress(latent_dim, *rest)
+        elif kind == "row" and latent_dim in reporters:
+            reporters[latent_dim](rest[0])
+
+    return on_message
+
+
+def _train_in_worker(images, data, train_idx, test_idx, cfg, out, latent_dim, resume, device):
+    """One model in a worker process: train it and write its files.
+
+    ``images`` is an ``.npy`` file holding ``data``'s pixels (``data`` comes without them),
+    mapped into memory, so every worker shares one copy. Progress goes to the parent through
+    :func:`workers.send` as ("start", latent_dim, done, total) and ("row", latent_dim, row).
+    """
+    data = dataclasses.replace(data, images=np.load(images, mmap_mode="c"))
+
+    def progress(latent_dim, done, total):
+        workers.send("start", latent_dim, done, total)
+        return lambda row: workers.send("row", latent_dim, row)
+
+    return train_model(
+        data, train_idx, test_idx, cfg, out, latent_dim, resume, progress, torch.device(device)
+    )
+
+
+def images_file(data: XrayData, out: Path) -> tuple[Path, bool]:
+    """An ``.npy`` file holding ``data.images``, and whether it is a temporary copy.
+
+    A set loaded from an ``.npy`` file is already memory-mapped from it; other sets are written
+    once to ``out/.images.npy`` for the workers to map.
+    """
+    name = getattr(data.images, "filename", None)
+    if name and Path(name).suffix == ".npy":
+        on_disk = np.load(name, mmap_mode="r")
+        if on_disk.shape == data.images.shape and on_disk.dtype == data.images.dtype:
+            return Path(name), False
+
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            np.save(f, data.images)
+
+    return atomic_write(Path(out) / outputs.IMAGES, write), True

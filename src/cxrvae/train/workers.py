@@ -1,0 +1,180 @@
+"""Tasks in worker processes: a few at once, each with its share of the CPU threads.
+
+Used to train several models at once (``--parallel-models``). Workers are spawned (safe with
+torch and CUDA), send progress messages and log records to the parent, and return a result or
+an exception. Ctrl-C stops the parent, which stops the workers: a worker turns SIGTERM into an
+exception, so the atomic writes it had started remove their temporary files. A worker whose
+parent dies stops itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import multiprocessing
+import os
+import pickle
+import queue as queue_module
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.5
+_queue = None  # in a worker: where send() puts messages for the parent
+_index = None  # in a worker: the index of its task
+
+
+class WorkerDied(RuntimeError):
+    """A worker process ended without returning (killed, out of memory...)."""
+
+
+def cpu_count() -> int:
+    """CPUs this process may run on (its affinity, e.g. under taskset or a container quota)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to new work (Linux MemAvailable), or None when unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def send(*message) -> None:
+    """In a worker: hand ``message`` to the parent's ``on_message`` (ignored elsewhere)."""
+    if _queue is not None:
+        _queue.put(("message", _index, message))
+
+
+class _ToParent(logging.Handler):
+    """Log records of a worker, formatted, to the parent (which filters and prints them)."""
+
+    def emit(self, record):
+        _queue.put(("log", _index, logging.handlers.QueueHandler.prepare(self, record)))
+
+
+def _stop(signum, frame):
+    raise SystemExit(128 + signum)  # unwinds: pending atomic writes delete their temp files
+
+
+def _watch_parent(parent: int) -> None:
+    # A parent killed outright (SIGKILL, SIGTERM) cannot stop its workers: they stop themselves.
+    while os.getppid() == parent:
+        time.sleep(POLL_SECONDS)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _worker(q, index: int, threads: int, level: int, fn: Callable, args: tuple) -> None:
+    global _queue, _index
+    _queue, _index = q, index
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what a Ctrl-C stops
+    signal.signal(signal.SIGTERM, _stop)
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
+    root = logging.getLogger()
+    root.handlers[:] = [_ToParent()]
+    root.setLevel(level)
+    import torch
+
+    torch.set_num_threads(threads)
+    try:
+        result = fn(*args)
+    except Exception as e:
+        q.put(("error", index, _picklable(e)))
+    else:
+        q.put(("done", index, result))
+
+
+def _picklable(e: Exception) -> Exception:
+    try:
+        pickle.loads(pickle.dumps(e))
+        return e
+    except Exception:
+        return RuntimeError(f"{type(e).__name__}: {e}")
+
+
+def _check_alive(running: dict, names) -> None:
+    for i, p in running.items():
+        if p.exitcode not in (None, 0):  # a clean exit has sent "done" or "error" first
+            why = " (killed: out of memory?)" if p.exitcode == -signal.SIGKILL else ""
+            raise WorkerDied(
+                f"the worker process of {names[i]} ended with exit code {p.exitcode}{why}"
+            )
+
+
+def _deliver(kind: str, index: int, payload, on_message) -> None:
+    """Act on a worker's message, log record or exception in the parent."""
+    if kind == "message" and on_message is not None:
+        on_message(index, payload)
+    elif kind == "log":
+        logging.getLogger(payload.name).handle(payload)
+    elif kind == "error":
+        raise payload
+
+
+def run(
+    tasks: Sequence[tuple[Callable, tuple]],
+    processes: int,
+    threads: int,
+    on_message: Callable | None = None,
+    names: Sequence[str] | None = None,
+) -> list:
+    """Run ``fn(*args)`` for each ``(fn, args)`` in its own spawned process.
+
+    ``tasks`` are module-level functions (spawned processes import them) and their arguments;
+    at most ``processes`` run at once, each with ``threads`` torch threads, the next starting
+    when one ends. ``on_message(index, message)`` is called in this process for every
+    :func:`send` of task ``index``; ``names`` say what each task is in error messages (default
+    "task <index>").
+
+    Returns the tasks' return values, in order. Raises the first exception a task raised,
+    after stopping the others; :class:`WorkerDied` when a process ended without a result.
+    KeyboardInterrupt stops every worker, then propagates.
+    """
+    names = names or [f"task {i}" for i in range(len(tasks))]
+    ctx = multiprocessing.get_context("spawn")
+    q = ctx.Queue()
+    level = logging.getLogger().getEffectiveLevel()
+    pending = list(enumerate(tasks))
+    running: dict[int, multiprocessing.Process] = {}
+    results: dict[int, object] = {}
+    try:
+        while pending or running:
+            while pending and len(running) < processes:
+                i, (fn, args) = pending.pop(0)
+                task = (q, i, threads, level, fn, args)
+                running[i] = ctx.Process(target=_worker, args=task, daemon=True)
+                running[i].start()
+            try:
+                kind, i, payload = q.get(timeout=POLL_SECONDS)
+            except queue_module.Empty:
+                continue
+            finally:  # also while messages keep coming from the other workers
+                _check_alive(running, names)
+            if kind == "done":
+                results[i] = payload
+                running.pop(i).join()
+            else:
+                _deliver(kind, i, payload, on_message)
+    finally:
+        _stop_all(running, q)
+    return [results[i] for i in range(len(tasks))]
+
+
+def _stop_all(running: dict, q) -> None:
+    """Stop the workers still running (a task failed, or Ctrl-C) and close the queue."""
+    for p in running.values():
+        p.terminate()
+    for p in running.values():
+        p.join()
+    q.close()

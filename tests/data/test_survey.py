@@ -1,0 +1,84 @@
+"""How the images differ: chest-film features, label effect sizes, near-duplicates and the
+data step's figures."""
+
+import numpy as np
+import pytest
+
+from cxrvae.data.features import cohens_d, image_features
+from cxrvae.data.loader import load_npz
+from cxrvae.data.split import identical_images
+from cxrvae.data.survey import explore_data, image_stats, near_duplicates
+from cxrvae.data.synthetic import synthetic_xrays
+
+
+def test_image_features_measure_what_they_say():
+    dark, bright = np.zeros((1, 32, 32)), np.ones((1, 32, 32))
+    half = np.zeros((1, 32, 32))
+    half[:, :, :16] = 1  # the left half bright: asymmetric, shifted left, dark right edge
+    f = image_features(np.concatenate([dark, bright, half]))
+    np.testing.assert_allclose(f["exposure"], [0, 1, 0.5])
+    np.testing.assert_allclose(f["contrast"], [0, 0, 0.5])
+    assert f["asymmetry"][2] == 1 and f["asymmetry"][1] == 0
+    assert f["sharpness"][2] > 0 == f["sharpness"][0]
+    assert f["shift_x"][2] < -0.2 and abs(f["shift_x"][1]) < 1e-9
+    np.testing.assert_allclose(
+        f["dark_border"], [1, 0, 0.5]
+    )  # left and right strips, top/bottom half
+
+
+def test_cohens_d_on_known_groups():
+    values = np.array([0.0, 2.0, 0.0, 2.0, 1.0, 3.0, 1.0, 3.0])
+    labels = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    # means 1 and 2, each group's SD (ddof 1) 1.1547: d = 1 / 1.1547
+    assert cohens_d(values, labels, 0, 1) == pytest.approx(1 / np.sqrt(4 / 3))
+    assert cohens_d(values, labels, 1, 0) == pytest.approx(-1 / np.sqrt(4 / 3))
+    assert cohens_d(np.ones(8), labels, 0, 1) == 0.0
+
+
+def test_near_duplicates_finds_planted_pairs_only():
+    rng = np.random.default_rng(0)
+    small = rng.random((50, 256)).astype(np.float32)
+    small[10] = small[3]  # identical
+    small[40] = small[7] + 0.01  # near: RMS 0.01
+    small[41] = small[8] + 0.05  # too far: RMS 0.05
+    pairs, dists = near_duplicates(small, threshold=0.02, block=16)
+    assert sorted(map(tuple, pairs.tolist())) == [(3, 10), (7, 40)]
+    np.testing.assert_allclose(sorted(dists), [0.0, 0.01], atol=1e-5)
+
+
+def test_explore_counts_duplicates_across_the_split_and_label_effects(tmp_path):
+    images, labels = synthetic_xrays(n=80, size=32, seed=1)
+    images[70] = images[4]
+    np.savez(tmp_path / "x.npz", images=images, labels=labels)
+    data = load_npz(tmp_path / "x.npz", image_size=32)
+    identical = identical_images(data.images)
+    test_idx = np.array([70, 71, 72])  # one copy in test: the pair straddles the split
+    ex = explore_data(data, tmp_path / "run", 0, test_idx, identical, 0)
+    d = ex.duplicates
+    assert d.identical_images == 2 and d.identical_groups == 1
+    assert d.near_pairs >= 1 and d.near_straddling >= 1
+    assert ex.effect_labels == ["0", "1"]
+    # synthetic class 1 has a bright blob in a lung: brighter lung fields than class 0
+    assert ex.features["lung_opacity"].effect > 0.5
+    for name in ("duplicates", "label_effects", "positioning", "grid"):
+        assert (tmp_path / "run" / "figures" / "data" / f"{name}.png").is_file(), name
+
+
+def test_explore_without_labels_has_no_effect_sizes(tmp_path):
+    images, _ = synthetic_xrays(n=40, size=32, seed=2)
+    np.savez(tmp_path / "x.npz", images=images)
+    data = load_npz(tmp_path / "x.npz", image_size=32)
+    ex = explore_data(data, tmp_path / "run", 0)
+    assert ex.effect_labels is None and all(f.effect is None for f in ex.features.values())
+    assert ex.duplicates.near_pairs == 0
+    assert not (tmp_path / "run" / "figures" / "data" / "label_effects.png").exists()
+
+
+def test_image_stats_shapes_and_ranges(npz_path):
+    data = load_npz(npz_path, image_size=32)
+    s = image_stats(data, seed=0)
+    assert s.mean.shape == s.std.shape == (32, 32)
+    assert s.hist_counts.sum() == len(data) * 32 * 32
+    assert np.all((s.brightness >= 0) & (s.brightness <= 1))
+    np.testing.assert_allclose(s.mean.mean(), s.brightness.mean(), rtol=1e-5)
+    assert s.atypicality.shape == (len(data),)

@@ -1,0 +1,132 @@
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from cxrvae import figures as F
+from cxrvae.figures import data as DF
+
+
+@pytest.fixture
+def imgs():
+    return np.random.default_rng(0).random((10, 16, 16))
+
+
+def _image_axes(fig):
+    return [ax for ax in fig.axes if ax.images]
+
+
+def test_plot_image_grid_one_panel_per_image(imgs):
+    fig = F.plot_image_grid(imgs, [f"img {i}" for i in range(10)], ncols=4, title="grid")
+    assert isinstance(fig, Figure)
+    assert len(_image_axes(fig)) == 10
+    assert fig._suptitle.get_text() == "grid"
+
+
+def test_plot_history_three_panels_with_labels():
+    h = {"epoch": np.arange(1, 11)}
+    for split in ("train", "test"):
+        for k in ("loss", "bce", "kl"):
+            h[f"{split}_{k}"] = np.linspace(10, 1, 10)
+    fig = F.plot_history(h, "latent 4")
+    assert len(fig.axes) == 3
+    assert all(ax.get_xlabel() == "epoch" and ax.get_ylabel() for ax in fig.axes)
+    assert all(len(ax.lines) == 2 for ax in fig.axes)
+
+
+def test_plot_history_comparison_one_line_per_model():
+    h = {
+        "epoch": np.arange(1, 4),
+        "test_loss": np.ones(3),
+        "test_bce": np.ones(3),
+        "test_kl": np.ones(3),
+    }
+    fig = F.plot_history_comparison({4: h, 16: h, 32: h})
+    assert all(len(ax.lines) == 3 for ax in fig.axes)
+
+
+def test_plot_reconstructions_rows(imgs):
+    fig = F.plot_reconstructions(imgs, {"latent 4": imgs, "latent 16": imgs})
+    assert len(_image_axes(fig)) == 30
+
+
+def test_plot_maps_same_colours_in_both_panels():
+    rng = np.random.default_rng(0)
+    cats = np.repeat([0, 1, 2], 10)
+    fig = F.plot_maps(
+        rng.random((30, 2)),
+        rng.random((30, 2)),
+        cats,
+        ["a", "b", "c"],
+        "maps",
+        pca_variance=np.array([0.5, 0.25]),
+    )
+    left, right = fig.axes
+    assert "50.0%" in left.get_xlabel() and "25.0%" in left.get_ylabel()
+    colours = [[tuple(c.get_facecolor()[0]) for c in ax.collections] for ax in (left, right)]
+    assert colours[0] == colours[1] and len(set(colours[0])) == 3
+
+
+def test_plot_interpolation_panels(imgs):
+    t = np.linspace(0, 1, 9)
+    path = np.random.default_rng(1).random((9, 16, 16))
+    fig = F.plot_interpolation(
+        t, path, imgs[:2], path[[0, -1]], "axis", features={"brightness": path.mean((1, 2))}
+    )
+    titles = [ax.get_title() for ax in _image_axes(fig)]
+    assert len(titles) == 13  # 9 decoded + 2 originals + 2 reconstructions
+    assert "t = 0.000" in titles and "t = 0.125" in titles and "t = 1.000" in titles
+    assert any(ax.get_xlabel().startswith("t") for ax in fig.axes if not ax.images)
+
+
+def test_plot_cluster_gallery_sizes_in_labels(imgs):
+    fig = F.plot_cluster_gallery([imgs[:8], imgs[:3]], [120, 3])
+    labels = [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()]
+    assert labels == ["cluster 0\n(n=120)", "cluster 1\n(n=3)"]
+
+
+def test_plot_silhouette_marks_choice():
+    fig = F.plot_silhouette({2: 0.3, 3: 0.5, 4: 0.4}, 3)
+    assert "K = 3" in fig.axes[0].get_legend().get_texts()[0].get_text()
+
+
+def test_data_figures_have_titles_and_labels(imgs):
+    fig = DF.plot_mean_std(imgs.mean(0), imgs.std(0))
+    assert fig.axes[0].get_title() == "Mean image"
+    fig = DF.plot_intensity_histogram(np.linspace(0, 1, 11), np.arange(10))
+    assert fig.axes[0].get_xlabel() and fig.axes[0].get_ylabel()
+    fig = DF.plot_brightness_contrast(
+        np.random.rand(20), np.random.rand(20), np.arange(20) % 2, ["normal", "pneumonia"]
+    )
+    assert "normal (n=10)" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    fig = DF.plot_typical_atypical(imgs[:4], imgs[4:8], np.arange(4), np.arange(4))
+    assert len(_image_axes(fig)) == 8
+
+
+def test_effect_sizes_feature_histograms_and_duplicate_pairs(imgs):
+    fig = DF.plot_effect_sizes(["a", "b", "c"], [0.2, -1.5, 0.9], "normal", "pneumonia")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "c", "b"]  # by |d|
+    assert "pneumonia minus normal" in ax.get_xlabel()
+    fig = DF.plot_feature_histograms({"x": np.random.rand(30), "y": np.random.rand(30)})
+    assert len(fig.axes) == 2 and fig.axes[0].get_xlabel() == "x"
+    fig = DF.plot_duplicate_pairs(imgs[:3], imgs[3:6], [0.0, 0.01, 0.02], [True, False, False], 7)
+    assert len(_image_axes(fig)) == 6 and "7 near-identical pairs" in fig._suptitle.get_text()
+    assert "train / test" in fig.axes[0].get_title()
+
+
+def test_model_reference_figures(imgs):
+    fig = F.plot_rate_distortion({4: 8.0, 16: 20.0}, {4: 100.0, 16: 60.0}, {4: 120.0, 16: 50.0})
+    assert len(fig.axes) == 2 and "KL" in fig.axes[0].get_xlabel()
+    assert [t.get_text() for t in fig.axes[1].get_legend().get_texts()][1].startswith("PCA")
+    grid = np.stack([imgs[:3], imgs[3:6]])  # (2 dims, 3 steps, H, W)
+    fig = F.plot_traversal(grid, ["z1", "z4"], [-3, 0, 3])
+    assert len(_image_axes(fig)) == 6 and fig.axes[0].get_title() == "-3 SD"
+    assert fig.axes[3].get_ylabel() == "z4"
+    fig = F.plot_path_probability(np.linspace(0, 1, 5), {"PCA 1": np.linspace(0.1, 0.9, 5)},
+                                  "pneumonia")  # fmt: skip
+    assert fig.axes[0].get_ylim() == (-0.02, 1.02) and "pneumonia" in fig.axes[0].get_ylabel()
+
+
+def test_save_figure_writes_png(tmp_path, imgs):
+    F.save_figure(F.plot_image_grid(imgs), tmp_path / "a" / "grid.png")
+    assert (tmp_path / "a" / "grid.png").read_bytes()[:4] == b"\x89PNG"

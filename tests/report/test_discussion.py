@@ -1,0 +1,158 @@
+"""The discussion and the key findings follow the numbers, with and without labels."""
+
+import json
+import re
+
+import pytest
+
+from cxrvae.report.discussion import discussion, word_count
+from cxrvae.report.findings import key_findings
+from cxrvae.report.prose import probe_ends
+from cxrvae.results import ProbePath, StudyMetrics, from_dict
+from cxrvae.thresholds import MIN_EFFECT
+
+
+def _answers(m):
+    return {a.key: a for a in discussion(from_dict(StudyMetrics, m))}
+
+
+def _text(m) -> str:
+    return " ".join(f"{a.answer} {' '.join(a.why)}" for a in _answers(m).values())
+
+
+def test_every_question_opens_with_a_one_sentence_answer(constructed):
+    answers = _answers(constructed())
+    assert list(answers) == ["data", "reconstruction", "latent-use", "clusters", "maps", "axes",
+                             "label"]  # fmt: skip
+    for a in answers.values():
+        assert a.question.endswith("?") and a.answer.endswith(".")
+        assert a.answer.count(". ") == 0, a.answer  # one sentence
+        assert a.table and all(len(r) == len(a.table.head) for r in a.table.rows)
+    head = answers["reconstruction"].table.head
+    assert head == ["", "latent 4", "latent 16", "latent 32"]  # models as columns
+
+
+def test_the_discussion_stays_under_900_words_for_three_models(constructed):
+    assert word_count(discussion(from_dict(StudyMetrics, constructed()))) < 900
+
+
+@pytest.mark.parametrize(
+    "above, verdict, where",
+    [
+        ((300.0, 210.0, 200.0), "Larger codes reconstruct better", "between latent 4 and 16"),
+        ((300.0, 299.0, 298.0), "does not reconstruct better", None),
+    ],
+)
+def test_reconstruction_answer_follows_the_error(above, verdict, where, constructed):
+    a = _answers(constructed(above=above))["reconstruction"]
+    assert verdict in a.answer and (where is None or where in a.answer)
+
+
+@pytest.mark.parametrize(
+    "removed, verdict",
+    [
+        ((0.5, 0.6, 0.7), "remove 50% to 70% of the error"),
+        ((-0.1, -0.2, -0.3), "PCA with as many components reconstructs better than every model"),
+        ((-0.1, 0.2, 0.3), "Only latent 16, 32 beats PCA"),
+    ],
+)
+def test_reconstruction_why_follows_the_linear_baseline(removed, verdict, constructed):
+    m = constructed()
+    for d, r in zip((4, 16, 32), removed):  # the constructed models
+        m["models"][str(d)]["analysis"]["linear_baseline"]["error_removed"] = r
+    assert verdict in _text(m)
+
+
+def test_latent_use_rests_on_the_kl_and_says_why_active_units_differ(constructed):
+    text = _answers(constructed(used=3, active=None))["latent-use"]
+    assert "3 of 4, 3 of 16, 3 of 32" in text.answer
+    assert any("The count rests on the KL per dimension" in w for w in text.why)
+    same = _answers(constructed())["latent-use"]
+    assert not any("rests on" in w for w in same.why)  # one story when both agree
+    collapsed = _answers(constructed(used=1, active=1))["latent-use"]
+    assert "has collapsed to the prior" in collapsed.answer
+
+
+@pytest.mark.parametrize(
+    "ari, verdict", [(0.9, "group the images alike"), (0.1, "group the images differently"),
+                     (0.5, "group the images in part alike")],
+)  # fmt: skip
+def test_cluster_answer_follows_the_ari(ari, verdict, constructed):
+    answer = _answers(constructed(ari=ari))["clusters"].answer
+    assert verdict in answer and "cuts through a continuum" in answer  # silhouette 0.2
+
+
+def test_axes_name_the_leading_features_and_what_does_not_change(constructed):
+    a = _answers(constructed())["axes"]
+    assert "Most paths change exposure" in a.answer
+    cell = a.table.rows[0][1]
+    assert "exposure -2.00 SD; contrast +1.00 SD" in cell  # the two largest, no "also" list
+    assert "sharpness" not in cell
+    assert any("No path moves" in w and "sharpness" in w for w in a.why)
+    small = _answers(constructed(effects={"exposure": MIN_EFFECT / 2}))["axes"]
+    assert f"nothing by {MIN_EFFECT} SD" in small.table.rows[0][1]
+
+
+def test_the_probe_along_a_path_is_quoted_as_the_issue_asks(constructed):
+    a = _answers(constructed())["axes"]
+    assert (
+        "t-SNE 1 of latent 4 runs from images the probe calls pneumonia (0.90) to normal (0.10)"
+        in a.answer
+    )
+    probe = ProbePath(label="pneumonia", probability=[0.07, 0.97])
+    assert probe_ends(probe, ["normal", "pneumonia"]) == "normal (0.07) to pneumonia (0.97)"
+    assert probe_ends(probe, ["a", "b", "pneumonia"]) == "p(pneumonia) 0.07 to 0.97"
+
+
+def test_without_labels_nothing_is_said_about_labels(constructed):
+    m = constructed(labels=False)
+    answers = _answers(m)
+    assert "label" not in answers
+    text = _text(m) + " ".join(c for a in answers.values() for r in a.table.rows for c in r)
+    findings = " ".join(f.text for f in key_findings(from_dict(StudyMetrics, m)))
+    for word in ("pneumonia", "normal", "probe", "AUC", "5-NN"):
+        assert word not in text and word not in findings, word
+
+
+def test_five_to_eight_findings_each_with_its_number(constructed):
+    for labels in (True, False):
+        found = key_findings(from_dict(StudyMetrics, constructed(labels=labels)))
+        assert 5 <= len(found) <= 8
+        assert all(re.search(r"\d", f.text) and f.anchor for f in found)
+
+
+def _numbers(tree) -> list[float]:
+    if isinstance(tree, dict):
+        return [x for v in tree.values() for x in _numbers(v)] + [
+            float(k) for k in tree if re.fullmatch(r"\d+", str(k))
+        ]
+    if isinstance(tree, list):
+        return [x for v in tree for x in _numbers(v)]
+    if isinstance(tree, bool) or not isinstance(tree, int | float):
+        return []
+    return [float(tree)]
+
+
+def test_every_number_of_the_findings_and_discussion_is_in_metrics_json(study):
+    import cxrvae.thresholds as thresholds
+
+    _, out = study
+    metrics = json.loads((out / "metrics.json").read_text())
+    known = [abs(v) for v in _numbers(metrics)]
+    known += [abs(v) for v in vars(thresholds).values() if isinstance(v, float | int)]
+    known += [2, 16, 90, 95, 5, 0.001, 0.999]  # stated in words
+    typed = from_dict(StudyMetrics, metrics)
+    words = [f.text for f in key_findings(typed)]
+    for a in discussion(typed):
+        words += (
+            [a.answer, *a.why, *(c for r in a.table.rows for c in r)] if a.table else [a.answer]
+        )
+    text = " ".join(words).replace(",", "")
+    for token in re.findall(r"-?\d+(?:\.\d+)?%?", text):
+        value = abs(float(token.rstrip("%")))
+        if token.endswith("%"):
+            ok = any(abs(100 * k - value) <= 0.5 for k in known) or value in known
+        else:
+            step = 10 ** -len(token.split(".")[1]) if "." in token else 1
+            ok = any(abs(k - value) <= step / 2 + 1e-9 for k in known)
+        assert ok, f"{token} is not in metrics.json"

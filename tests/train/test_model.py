@@ -1,0 +1,84 @@
+import math
+
+import pytest
+import torch
+
+from cxrvae.train.model import ConvVAE, kl_divergence, vae_loss
+
+
+@pytest.mark.parametrize("size, widths", [(32, (8, 16)), (64, (8, 16, 32, 64)), (128, (4, 8))])
+def test_convvae_shapes(size, widths):
+    torch.manual_seed(0)
+    model = ConvVAE(size, 5, widths)
+    x = torch.rand(3, 1, size, size)
+    x_hat, mu, logvar = model(x)
+    assert x_hat.shape == x.shape
+    assert mu.shape == logvar.shape == (3, 5)
+    assert model.encode(x)[0].shape == (3, 5)
+    assert model.decode(mu).shape == x.shape
+
+
+def test_convvae_is_symmetric_stride2():
+    model = ConvVAE(64, 4, (8, 16, 32))
+    convs = [m for m in model.encoder.modules() if isinstance(m, torch.nn.Conv2d)]
+    deconvs = [m for m in model.decoder.modules() if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert len(convs) == len(deconvs) == 3
+    assert all(m.stride == (2, 2) for m in convs + deconvs)
+    assert [c.out_channels for c in convs] == [d.in_channels for d in deconvs][::-1]
+    # No activation after the last layer (logits), none on the latent heads.
+    assert isinstance(model.decoder[-1], torch.nn.ConvTranspose2d)
+    assert isinstance(model.fc_mu, torch.nn.Linear) and isinstance(model.fc_logvar, torch.nn.Linear)
+
+
+def test_convvae_outputs_logits_outside_unit_interval():
+    torch.manual_seed(0)
+    model = ConvVAE(32, 4, (8, 16)).eval()
+    x_hat, _, _ = model(torch.rand(8, 1, 32, 32))
+    assert x_hat.min() < 0 or x_hat.max() > 1
+
+
+def test_convvae_rejects_indivisible_size():
+    with pytest.raises(ValueError, match="not divisible"):
+        ConvVAE(48, 4, (8, 16, 32, 64, 128))
+
+
+def test_vae_loss_matches_hand_computation():
+    logits = torch.tensor([[[[0.0, 2.0], [-1.0, 0.5]]]])  # (1, 1, 2, 2)
+    x = torch.tensor([[[[0.0, 1.0], [0.25, 1.0]]]])
+    mu = torch.tensor([[0.5, -1.0]])
+    logvar = torch.tensor([[0.0, math.log(0.25)]])
+    bce = 0.0
+    for lg, t in zip([0.0, 2.0, -1.0, 0.5], [0.0, 1.0, 0.25, 1.0]):
+        p = 1 / (1 + math.exp(-lg))
+        bce -= t * math.log(p) + (1 - t) * math.log(1 - p)
+    kl = 0.5 * (0.5**2 + 1 - 1 - 0.0) + 0.5 * (1.0 + 0.25 - 1 - math.log(0.25))
+    out = vae_loss(logits, x, mu, logvar)
+    assert out["bce"].item() == pytest.approx(bce, rel=1e-6)
+    assert out["kl"].item() == pytest.approx(kl, rel=1e-6)
+    assert out["loss"].item() == pytest.approx(bce + kl, rel=1e-6)
+
+
+def test_vae_loss_averages_over_images():
+    torch.manual_seed(0)
+    logits, x = torch.randn(4, 1, 8, 8), torch.rand(4, 1, 8, 8)
+    mu, logvar = torch.randn(4, 3), torch.randn(4, 3)
+    whole = vae_loss(logits, x, mu, logvar)["loss"]
+    parts = [
+        vae_loss(logits[i : i + 1], x[i : i + 1], mu[i : i + 1], logvar[i : i + 1])["loss"]
+        for i in range(4)
+    ]
+    assert whole.item() == pytest.approx(sum(p.item() for p in parts) / 4, rel=1e-5)
+
+
+def test_kl_is_nonnegative_and_zero_at_prior():
+    torch.manual_seed(0)
+    assert (kl_divergence(torch.randn(100, 8), torch.randn(100, 8)) >= 0).all()
+    assert kl_divergence(torch.zeros(2, 3), torch.zeros(2, 3)).abs().max() == 0
+
+
+def test_reparameterize_uses_mu_in_eval_mode():
+    torch.manual_seed(0)
+    model = ConvVAE(32, 4, (8, 16)).eval()
+    x = torch.rand(2, 1, 32, 32)
+    a, b = model(x)[0], model(x)[0]
+    assert torch.equal(a, b)

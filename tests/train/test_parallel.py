@@ -1,0 +1,171 @@
+"""Several models at once (--parallel-models' mechanism, on CPU devices): the plan, one shared
+copy of the images, progress, a killed worker, Ctrl-C and an exact resume."""
+
+import os
+import re
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from cxrvae.data.loader import load
+from cxrvae.runfolder import read_history
+from cxrvae.study import train_study
+
+OPTS = ["--image-size", "32", "--latent-dims", "2", "--widths", "8", "16", "32",
+        "--batch-size", "16", "--device", "cpu"]  # fmt: skip
+
+
+@pytest.mark.processes
+def test_models_train_at_once_in_separate_processes(tmp_path, npz_path, tiny_config):
+    seq = train_study(npz_path, tiny_config, tmp_path / "seq", parallel=False)
+    seen = []  # what the parent's progress reporters receive from the workers
+
+    def progress(k, done, total):
+        seen.append(("start", k, done, total))
+        return lambda row: seen.append(("row", k, row["epoch"], row["test_loss"]))
+
+    par = train_study(
+        npz_path, tiny_config, tmp_path / "par", devices=["cpu", "cpu"], progress=progress
+    )
+    for k in (2, 4):
+        m = par.models[k]
+        assert m.epochs == 2
+        assert m.test_loss == pytest.approx(seq.models[k].test_loss, rel=1e-4)
+        assert (tmp_path / "par" / f"latent_{k}" / "model.safetensors").is_file()
+        assert ("start", k, 0, 2) in seen
+        assert [e for kind, kk, e, *_ in seen if kind == "row" and kk == k] == [1, 2]
+        assert ("row", k, 2, m.test_loss) in seen
+    assert (tmp_path / "par" / "figures" / "history_comparison.png").is_file()
+    assert not (tmp_path / "par" / ".images.npy").exists()  # the shared copy is removed
+
+
+def test_workers_map_one_copy_of_the_images(tmp_path, xrays):
+    from cxrvae.train.parallel import images_file
+
+    np.save(tmp_path / "x.npy", xrays[0])
+    mapped = load(tmp_path / "x.npy", image_size=32)
+    assert images_file(mapped, tmp_path) == (tmp_path / "x.npy", False)  # the input itself
+    resized = load(tmp_path / "x.npy", image_size=16)  # no longer the file's pixels
+    path, temporary = images_file(resized, tmp_path)
+    assert temporary and path == tmp_path / ".images.npy"
+    np.testing.assert_array_equal(np.load(path, mmap_mode="r"), resized.images)
+
+
+def test_parallel_plan_shares_the_cores_and_keeps_small_runs_in_turn(npz_path):
+    from types import SimpleNamespace
+
+    from cxrvae.config import RunConfig
+    from cxrvae.train.parallel import PARALLEL_MIN_WORK, Plan, plan_parallel
+
+    cfg = RunConfig().replace(train={"device": "cpu"})
+    data = SimpleNamespace(images=np.zeros((5840, 64, 64), np.uint8), image_size=64)
+    assert plan_parallel(cfg, 3, data, 4672, cpus=2) == Plan(["cpu"] * 3, 1)  # 2 cores, 3 models
+    assert plan_parallel(cfg, 3, data, 4672, cpus=16) == Plan(["cpu"] * 3, 5)
+    assert plan_parallel(cfg, 8, data, 4672, cpus=4) == Plan(["cpu"] * 5, 1)  # the rest wait
+    assert plan_parallel(cfg, 3, data, 4672, cpus=1) is None
+    assert plan_parallel(cfg, 1, data, 4672, cpus=8) is None
+    assert plan_parallel(cfg, 3, data, 4672, parallel=False, cpus=8) is None
+    small = PARALLEL_MIN_WORK // cfg.train.epochs - 1  # too short to pay for the processes
+    assert plan_parallel(cfg, 3, data, small, cpus=2) is None
+    assert plan_parallel(cfg, 3, data, small, parallel=True, cpus=2) == Plan(["cpu"] * 3, 1)
+    capped = cfg.replace(train={"max_steps": 5})  # 5 steps of 64 images per epoch: short
+    assert plan_parallel(capped, 3, data, 4672, cpus=2) is None
+    from cxrvae.train.workers import available_memory
+
+    if available_memory() is None:
+        pytest.skip("no /proc/meminfo: the memory check cannot be exercised here")
+    huge = SimpleNamespace(images=np.broadcast_to(np.uint8(0), (10**6, 512, 512)), image_size=64)
+    assert plan_parallel(cfg, 3, huge, 4672, cpus=2) is None  # three copies would not fit
+
+
+def _spawned_children(pid: int) -> list[int]:
+    """The multiprocessing workers started by process ``pid``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            stat = (proc / "stat").read_text()
+            cmd = (proc / "cmdline").read_bytes().decode(errors="replace")
+        except (OSError, ValueError):
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid and "spawn_main" in cmd:
+            found.append(int(proc.name))
+    return found
+
+
+def _gone(pids, timeout=20.0) -> bool:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if not any(Path(f"/proc/{p}").exists() for p in pids):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+PARALLEL = ["--image-size", "32", "--latent-dims", "2", "4", "--widths", "8", "16", "32",
+            "--batch-size", "16", "--device", "cpu", "--parallel-models"]  # fmt: skip
+
+
+def _start_parallel(start_cli, ddp_npz, out, epochs):
+    """Start `cxrvae train --parallel-models`; return it and its two workers once both models
+    have saved two epochs."""
+    run = start_cli("train", ddp_npz, "--out", out, "--epochs", epochs, *PARALLEL)
+    deadline, workers = time.time() + 120, []
+    while time.time() < deadline and run.poll() is None:
+        if len(workers) < 2:
+            workers = _spawned_children(run.pid)
+        try:
+            if all(len(torch.load(out / f"latent_{k}" / "checkpoint.pt")["history"]) >= 2
+                   for k in (2, 4)):  # fmt: skip
+                break
+        except Exception:  # not written yet, or being replaced at this moment
+            pass
+        time.sleep(0.05)
+    assert run.poll() is None and len(workers) == 2, "finished before the interruption"
+    return run, workers
+
+
+def _interrupt_parallel(start_cli, ddp_npz, out, sig, epochs):
+    run, workers = _start_parallel(start_cli, ddp_npz, out, epochs)
+    run.send_signal(sig)
+    _, err = run.communicate(timeout=60)
+    assert _gone(workers), "worker processes outlived their parent"
+    assert not list(out.rglob(".*.tmp")), "a temporary file was left behind"
+    return run.returncode, err
+
+
+@pytest.mark.processes
+def test_a_killed_worker_is_one_line_and_stops_the_other(tmp_path, ddp_npz, start_cli):
+    run, workers = _start_parallel(start_cli, ddp_npz, tmp_path / "run", 400)
+    os.kill(workers[0], signal.SIGKILL)  # as the kernel's out-of-memory killer would
+    _, err = run.communicate(timeout=60)
+    assert run.returncode == 1 and "Traceback" not in err
+    assert re.search(r"worker process of latent \d ended with exit code -9", err)
+    assert _gone(workers)
+
+
+@pytest.mark.processes
+def test_ctrl_c_stops_the_workers_and_names_every_stopped_model(tmp_path, ddp_npz, start_cli):
+    code, err = _interrupt_parallel(start_cli, ddp_npz, tmp_path / "run", signal.SIGINT, 400)
+    assert code == 130 and "Traceback" not in err
+    assert re.search(r"latent_2 stopped after epoch \d+, latent_4 stopped after epoch \d+", err)
+
+
+@pytest.mark.processes
+def test_killed_parent_workers_stop_and_resume_is_bit_identical(tmp_path, ddp_npz, start_cli):
+    full = start_cli("train", ddp_npz, "--out", tmp_path / "full", "--epochs", 40, *PARALLEL)
+    assert full.communicate(timeout=300) and full.returncode == 0
+    out = tmp_path / "run"
+    code, _ = _interrupt_parallel(start_cli, ddp_npz, out, signal.SIGKILL, 40)
+    assert code == -signal.SIGKILL
+    resumed = start_cli("train", ddp_npz, "--out", out, "--epochs", 40, *PARALLEL, "--resume")
+    _, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    for k in (2, 4):
+        a = read_history(out / f"latent_{k}" / "history.csv")
+        b = read_history(tmp_path / "full" / f"latent_{k}" / "history.csv")
+        assert len(a) == len(b) == 40
+        assert [r["test_loss"] for r in a] == [r["test_loss"] for r in b]
