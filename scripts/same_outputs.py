@@ -24,6 +24,7 @@ A cached base run can be reused with ``--base-run DIR`` (a folder the base wrote
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import subprocess
@@ -38,16 +39,36 @@ ROOT = Path(__file__).resolve().parents[1]
 TIMING_KEYS = ("timings", "train_seconds")
 
 
-def run_cxrvae(src: Path, args: list[str], out: Path) -> float:
-    """Run ``python -m cxrvae ARGS --out OUT`` with the package in ``src``; seconds taken."""
-    env_code = (
+def cxrvae_argv(src: Path, args: list[str]) -> list[str]:
+    """The command line that runs ``cxrvae ARGS`` with the package in ``src`` (a checkout's or
+    a revision's ``src`` folder) rather than the installed one."""
+    code = (
         "import sys; sys.path.insert(0, sys.argv[1]); from cxrvae.cli import main; "
         "sys.exit(main(sys.argv[2:]))"
     )
+    return [sys.executable, "-c", code, str(src), *map(str, args)]
+
+
+@contextlib.contextmanager
+def revision_src(rev: str):
+    """The ``src`` folder of git revision ``rev``, checked out in a temporary worktree."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "tree"
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), rev],
+            check=True,
+            capture_output=True,
+        )
+        try:
+            yield tree / "src"
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)])
+
+
+def run_cxrvae(src: Path, args: list[str], out: Path) -> float:
+    """Run ``cxrvae ARGS --out OUT -q`` with the package in ``src``; seconds taken."""
     start = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-c", env_code, str(src), *args, "--out", str(out), "-q"], check=True
-    )
+    subprocess.run(cxrvae_argv(src, [*args, "--out", out, "-q"]), check=True)
     return time.perf_counter() - start
 
 
@@ -155,21 +176,10 @@ def main(argv=None) -> int:
         work.mkdir(parents=True, exist_ok=True)
         base_run = a.base_run
         if base_run is None:
-            tree = Path(tmp) / "base-tree"
-            subprocess.run(
-                ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), a.base],
-                check=True,
-                capture_output=True,
-            )
-            try:
-                base_run = work / "base" / "run"  # the same folder name: pages show it
-                took = run_cxrvae(tree / "src", command, base_run)
-                print(f"base ({a.base}): {took:.1f} s")
-            finally:
-                subprocess.run(
-                    ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
-                    check=True,
-                )
+            base_run = work / "base" / "run"  # the same folder name: pages show it
+            with revision_src(a.base) as src:
+                took = run_cxrvae(src, command, base_run)
+            print(f"base ({a.base}): {took:.1f} s")
         head_run = work / "head" / "run"
         took = run_cxrvae(ROOT / "src", command, head_run)
         print(f"head (this checkout): {took:.1f} s")

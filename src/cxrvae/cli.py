@@ -1,4 +1,4 @@
-"""Command line: ``cxrvae train | run | analyze | report | inspect | export``.
+"""Command line: ``cxrvae train | run | analyze | report | score | inspect | export``.
 
 Only this module prints.
 """
@@ -98,6 +98,18 @@ def _data_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _anomaly_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument_group("anomaly detection").add_argument(
+        "--train-labels",
+        nargs="+",
+        default=S,
+        metavar="LABEL",
+        help="train on the images of these labels only (e.g. normal); the report then says how "
+        "well each model's scores tell held-out images of the other labels from held-out images "
+        "of these (ROC AUC). Default: every image",
+    )
+
+
 def _model_options(p: argparse.ArgumentParser) -> None:
     d = RunConfig().model
     g = p.add_argument_group("models")
@@ -162,17 +174,21 @@ def _train_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _process_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("processes and logs")
+def _parallel_option(g) -> None:
     g.add_argument(
         "--parallel-models",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="train the latent sizes at once, one process each. Default: yes on a CPU with two "
-        "or more cores when training would take about a minute or more (the cores are shared "
-        "out as threads), no on GPUs; --parallel-models also puts one model on each of two or "
-        "more GPUs",
+        help="train and analyse the latent sizes at once, one process each. Default: yes on a "
+        "CPU with two or more cores when training would take about a minute or more (the cores "
+        "are shared out as threads), no on GPUs; --parallel-models also puts one model on each "
+        "of two or more GPUs",
     )
+
+
+def _process_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("processes and logs")
+    _parallel_option(g)
     g.add_argument(
         "--tensorboard",
         action="store_true",
@@ -257,7 +273,8 @@ def _add_training_commands(sub) -> None:
         "train one convolutional VAE per latent size.",
     )
     p.add_argument("data", nargs="?", metavar="DATA", help=DATA_HELP + DEFAULT_HELP)
-    for add in (_config_option, _run_options, _data_options, _model_options, _train_options):
+    for add in (_config_option, _run_options, _data_options, _anomaly_option, _model_options,
+                _train_options):  # fmt: skip
         add(p)
     _process_options(p)
     _common(p)
@@ -270,7 +287,8 @@ def _add_training_commands(sub) -> None:
         "interpolations), DIR/report.html and DIR/explorer.html.",
     )
     p.add_argument("data", nargs="?", metavar="DATA", help=DATA_HELP + DEFAULT_HELP)
-    for add in (_config_option, _run_options, _data_options, _model_options, _train_options):
+    for add in (_config_option, _run_options, _data_options, _anomaly_option, _model_options,
+                _train_options):  # fmt: skip
         add(p)
     _process_options(p)
     _analysis_options(p)
@@ -286,6 +304,7 @@ def _add_run_folder_commands(sub) -> None:
     )
     p.add_argument("dir", type=Path, metavar="DIR", help="run folder written by train or run")
     _analysis_options(p, keep_saved=True)
+    _parallel_option(p.add_argument_group("processes"))
     _common(p)
 
     p = sub.add_parser(
@@ -294,6 +313,45 @@ def _add_run_folder_commands(sub) -> None:
         description="Rebuild DIR/report.html and DIR/explorer.html from the files in DIR.",
     )
     p.add_argument("dir", type=Path, metavar="DIR", help="run folder")
+    _common(p)
+
+
+def _add_score_command(sub) -> None:
+    p = sub.add_parser(
+        "score",
+        help="score new images with a trained run: what is unlike its training set",
+        description="Read DATA as RUN read its training images (its size, and its pixel range "
+        "with global normalisation) and score each image under every model against RUN's "
+        "held-out test images: reconstruction error above the floor, negative ELBO, bits per "
+        "pixel, their percentile among the test images, a flag, the nearest training images "
+        "and the place on RUN's maps (scores.csv); test the batch against the test images "
+        "(classifier AUROC, MMD, feature shifts); write score.html.",
+    )
+    p.add_argument("run", type=Path, metavar="RUN", help="a run folder trained and analysed")
+    p.add_argument("data", metavar="DATA", help=DATA_HELP)
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="folder to write (default: RUN/scores/<name of DATA>)",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace a scoring already in --out")
+    p.add_argument(
+        "--fpr",
+        type=float,
+        default=0.01,
+        help="flag images whose bits per pixel exceed those of all but this share of the run's "
+        "test images: the false-positive rate on images like them (default: 0.01)",
+    )
+    g = p.add_argument_group("data")
+    g.add_argument(
+        "--layout",
+        choices=("auto", *LAYOUTS),
+        default="auto",
+        help="how an npz/npy holds the images (see 'cxrvae run --help'; default: auto)",
+    )
+    g.add_argument("--drop-invalid", action="store_true",
+                   help="leave out unusable images instead of refusing DATA")  # fmt: skip
     _common(p)
 
 
@@ -336,6 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_training_commands(sub)
     _add_run_folder_commands(sub)
+    _add_score_command(sub)
     _add_data_commands(sub)
     return parser
 
@@ -520,7 +579,7 @@ def _cmd_run(args) -> int:
 def _cmd_analyze(args) -> int:
     from .study import analyze_study
 
-    analyze_study(args.dir, settings_from_args(args).get("analysis"))
+    analyze_study(args.dir, settings_from_args(args).get("analysis"), args.parallel_models)
     return 0
 
 
@@ -533,6 +592,16 @@ def _cmd_report(args) -> int:
     explorer = build_explorer(args.dir)
     if explorer:
         log.info("explorer: %s", explorer)
+    return 0
+
+
+def _cmd_score(args) -> int:
+    from .trained import score_study
+
+    scores = score_study(
+        args.run, args.data, args.out, args.fpr, args.overwrite, args.layout, args.drop_invalid
+    )
+    log.info("%s", scores.summary.conclusion)
     return 0
 
 
@@ -604,6 +673,7 @@ COMMANDS = {
     "run": _cmd_run,
     "analyze": _cmd_analyze,
     "report": _cmd_report,
+    "score": _cmd_score,
     "inspect": _cmd_inspect,
     "export": _cmd_export,
 }

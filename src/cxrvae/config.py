@@ -35,8 +35,15 @@ class DataConfig:
     test_fraction: float = 0.2
     drop_invalid: bool = False  # leave out unusable images or files instead of refusing
     layout: str = "auto"  # how an npz's arrays hold the images (see cxrvae.data.layouts)
+    # anomaly detection: train on these labels only; held-out images of the others are scored
+    train_labels: tuple[str, ...] | None = None
 
     def __post_init__(self):
+        names = self.train_labels
+        if names is not None:
+            names = (names,) if isinstance(names, str) else names
+            object.__setattr__(self, "train_labels", tuple(str(n) for n in names))
+            _check(len(self.train_labels) > 0, "train_labels must name at least one label")
         _check(
             self.image_size in IMAGE_SIZES,
             f"image_size must be one of {IMAGE_SIZES}, got {self.image_size}",

@@ -25,6 +25,16 @@ HISTORY = "history.csv"
 WEIGHTS = "model.safetensors"
 CHECKPOINT = "checkpoint.pt"
 EMBEDDING = "embedding.npz"
+REFERENCE = "reference.npz"  # the test images' scores under the model (see cxrvae.score)
+# The test images' chest-film features, beside sample.npz:
+TEST_FEATURES = "test_features.npz"
+# What `cxrvae score RUN DATA` writes, by default in RUN/scores/<name of DATA>:
+SCORES_DIR = "scores"
+SCORES_CSV = "scores.csv"  # one row per image
+SCORE_JSON = "score.json"  # the batch's numbers
+SCORE_PAGE = "score.html"
+SCORED = "scored.npz"  # thumbnails and map positions of the scored images (the explorer's layer)
+SCORE_MARKERS = (SCORE_JSON, SCORES_CSV)  # a folder holding any of these holds a scoring
 
 RUN_MARKERS = (CONFIG, METRICS, SPLIT)  # a folder holding any of these holds a run
 MODEL_PREFIX = "latent_"  # each model's folder, and its TensorBoard logs, are latent_<k>
@@ -218,3 +228,34 @@ FIGURES = {
 def figures_in(section: str) -> dict[str, FigureSpec]:
     """The figures of one report section, in the order the report shows them."""
     return {name: f for name, f in FIGURES.items() if f.section == section}
+
+
+# The figures of a scoring, in its folder, in the order the score page shows them.
+SCORE_FIGURES = {
+    "score_distribution": FigureSpec(
+        "figures/score_distribution.png",
+        "The flag score ({flag_words}) of the scored images against the run's test images, per "
+        "model. The dashed line is the threshold: {fpr} of the test images lie above it.",
+        "scores",
+    ),
+    "atypical": FigureSpec(
+        "figures/latent_{latent_dim}/atypical.png",
+        "Latent {latent_dim}: the most atypical scored images (highest flag score), each with the "
+        "model's reconstruction and its nearest analysed training images in latent space.",
+        "images",
+    ),
+    "maps": FigureSpec(
+        "figures/latent_{latent_dim}/maps.png",
+        "Latent {latent_dim}: the scored images on the run's PCA map (projected with the run's "
+        "PCA) and t-SNE map (placed at the weighted mean of their 10 nearest analysed training "
+        "images; the map itself is unchanged), over the analysed training images in grey; "
+        "flagged images in red.",
+        "maps",
+    ),
+    "feature_shift": FigureSpec(
+        "figures/feature_shift.png",
+        "How the scored images differ from the run's test images on each chest-film feature: "
+        "the difference of the means in pooled standard deviations (Cohen's d).",
+        "batch",
+    ),
+}

@@ -93,6 +93,40 @@ class Traversal:
     steps: list[float]  # values in SD, e.g. -3 ... +3
 
 
+# The scores of an image under a model (see cxrvae.analysis.atypicality), higher meaning more
+# atypical, and how the report and the score page name them.
+SCORES = ("above_floor", "neg_elbo", "bits_per_pixel")
+SCORE_WORDS = {
+    "above_floor": "reconstruction error above the floor (nats)",
+    "neg_elbo": "negative ELBO (nats)",
+    "bits_per_pixel": "bits per pixel (-log2 p(x))",
+}
+
+
+@dataclass(kw_only=True)
+class Auroc:
+    """A ROC AUC with its bootstrap interval (95%)."""
+
+    value: float
+    low: float
+    high: float
+
+    def contains(self, x: float) -> bool:
+        return self.low <= x <= self.high
+
+
+@dataclass(kw_only=True)
+class AnomalyDetection:
+    """Trained on some labels only: how well each score tells held-out images of the other
+    labels (positives) from held-out images of the trained ones."""
+
+    trained: list[str]  # the labels trained on
+    others: list[str]  # the other labels
+    n_trained: int  # held-out images of the trained labels
+    n_others: int  # held-out images of the others
+    auroc: dict[str, Auroc]  # by score (see SCORES)
+
+
 @dataclass(kw_only=True)
 class ModelAnalysis:
     """The latent analysis of one model (``models.<latent_dim>.analysis`` in metrics.json)."""
@@ -133,6 +167,7 @@ class ModelAnalysis:
     linear_baseline: LinearBaseline | None = None
     log_likelihood: LogLikelihood | None = None
     traversal: Traversal | None = None
+    anomaly: AnomalyDetection | None = None  # runs trained on some labels only
 
 
 @dataclass(kw_only=True)
@@ -217,6 +252,9 @@ class DataSummary:
     n_train: int | None = None
     n_test: int | None = None
     exploration: Exploration | None = None
+    pixel_range: list[float] | None = None  # [min, max] of global normalisation, source units
+    train_labels: list[str] | None = None  # anomaly detection: the labels trained on
+    n_others: int | None = None  # held-out images of the other labels
 
 
 @dataclass(kw_only=True)

@@ -182,9 +182,17 @@ def read_split(out) -> tuple[np.ndarray, np.ndarray]:
         return f["train"], f["test"]
 
 
-def write_split(out, train, test) -> Path:
-    """``split.npz``: the train and test indices."""
-    return save_npz(Path(out) / outputs.SPLIT, train=train, test=test)
+def read_others(out) -> np.ndarray:
+    """The held-out images of the labels a run was not trained on (none for most runs)."""
+    with np.load(Path(out) / outputs.SPLIT) as f:
+        return f["others"] if "others" in f.files else np.zeros(0, np.int64)
+
+
+def write_split(out, train, test, others=None) -> Path:
+    """``split.npz``: the train and test indices, and the held-out images of other labels of a
+    run trained on some labels only."""
+    extra = {} if others is None else {"others": others}
+    return save_npz(Path(out) / outputs.SPLIT, train=train, test=test, **extra)
 
 
 def write_history(path, history: list[dict]) -> None:

@@ -1,5 +1,4 @@
-"""The study, step by step on a run folder: data and split, training, analysis, report; and the
-Python view of a finished run (:class:`Run`, :func:`open_run`).
+"""The study, step by step on a run folder: data and split, training, analysis, report.
 
 Each step reads what earlier steps wrote (see :mod:`cxrvae.outputs`), so ``analyze_study`` and
 the report can run again on a finished run. This module only orchestrates: the work is done by
@@ -11,31 +10,29 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from . import outputs
 from .analysis.comparison import compare_models
-from .analysis.per_model import AnalysedModel, analyze_model
 from .analysis.sampling import draw_sample
+from .analysis.step import analyze_models, plan_analysis
 from .config import RunConfig
 from .data.loader import load_data, require_trainable
 from .data.split import identical_images, join_identical, split_indices
-from .data.survey import explore_data
+from .data.survey import explore_data, survey_note
 from .data.xray import XrayData
-from .errors import RunFolderError
+from .errors import DataError, RunFolderError
 from .report.explorer import build_explorer
 from .report.page import build_report
 from .results import StudyMetrics, Timings
 from .runfolder import (
     check_resume,
-    history_columns,
     prepare_run_dir,
     read_config,
-    read_history,
     read_metrics,
+    read_others,
     read_split,
     require_run,
     source_ref,
@@ -45,10 +42,10 @@ from .runfolder import (
 )
 from .seeding import derive_seed, seed_everything
 from .train import tensorboard_logs
-from .train.checkpoints import load_model
 from .train.distributed import barrier, init_distributed, is_main, on_main
 from .train.loop import resolve_device
 from .train.step import train_models
+from .trained import Run, open_run
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +54,8 @@ log = logging.getLogger(__name__)
 
 
 def make_split(data: XrayData, cfg: RunConfig, out: Path, groups=None, resume: bool = False):
-    """Seeded train/test indices, saved to ``out/split.npz`` (reused when resuming).
+    """Seeded train/test indices, saved to ``out/split.npz`` (reused when resuming), and the
+    held-out images of the labels not trained on (empty unless ``train_labels`` is set).
 
     The images of each group in ``groups`` (patients, with sets of pixel-identical images
     joined, see :func:`cxrvae.data.split.join_identical`) stay on one side.
@@ -68,21 +66,44 @@ def make_split(data: XrayData, cfg: RunConfig, out: Path, groups=None, resume: b
             raise RunFolderError(
                 f"{out / outputs.SPLIT}: the saved split does not fit these {len(data)} images"
             )
-        return train, test
+        return train, test, read_others(out)
     train, test = split_indices(
         len(data), data.labels, groups, derive_seed(cfg.seed, "split"), cfg.data.test_fraction
     )
-    write_split(out, train, test)
-    return train, test
+    others = None
+    if cfg.data.train_labels:  # anomaly detection: the others only ever held out
+        kept = np.isin(np.asarray(data.label_names)[data.labels], cfg.data.train_labels)
+        train, test, others = train[kept[train]], test[kept[test]], test[~kept[test]]
+    write_split(out, train, test, others)
+    return train, test, np.zeros(0, np.int64) if others is None else others
+
+
+def check_train_labels(data: XrayData, cfg: RunConfig, source) -> None:
+    """Refuse ``train_labels`` that DATA does not have, or that leave nothing to detect."""
+    wanted = cfg.data.train_labels
+    if not wanted:
+        return
+    if data.labels is None:
+        raise DataError(f"{source}: --train-labels needs labelled images; these have no labels")
+    unknown = [w for w in wanted if w not in data.label_names]
+    if unknown:
+        raise DataError(
+            f"{source}: no label {unknown[0]!r} (the labels are {', '.join(data.label_names)})"
+        )
+    if set(wanted) >= set(data.label_names):
+        raise DataError(
+            f"{source}: --train-labels names every label; anomaly detection needs others"
+        )
 
 
 def _note_identical(data: XrayData, identical: list, joined: int) -> None:
     if identical:
         sets = "1 set" if len(identical) == 1 else f"{len(identical)} sets"
         spanned = f"; {joined} spanned patients, whose groups were joined" if joined else ""
+        how = ", like one patient's images" if data.groups is not None else ""
         data.notes.append(
             f"{sum(len(g) for g in identical)} pixel-identical images ({sets}) are kept on one "
-            f"side of the split, like one patient's images{spanned}"
+            f"side of the split{how}{spanned}"
         )
 
 
@@ -92,9 +113,17 @@ def _data_step(data: XrayData, source, cfg: RunConfig, out: Path, resume: bool):
     identical = identical_images(data.images)
     groups, joined = join_identical(data.groups, identical, len(data))
     _note_identical(data, identical, joined)
-    train_idx, test_idx = on_main(make_split, data, cfg, out, groups, resume=resume)
+    train_idx, test_idx, others = on_main(make_split, data, cfg, out, groups, resume=resume)
+    if cfg.data.train_labels:
+        data.notes.append(
+            f"trained on {', '.join(cfg.data.train_labels)} only: {len(train_idx)} training "
+            f"and {len(test_idx)} held-out images; the {len(others)} held-out images of the "
+            "other labels test anomaly detection"
+        )
     summary = data.summary()
     summary.n_train, summary.n_test = int(len(train_idx)), int(len(test_idx))
+    if cfg.data.train_labels:
+        summary.train_labels, summary.n_others = list(cfg.data.train_labels), int(len(others))
     if is_main():
         device = str(resolve_device(cfg.train.device))
         write_config(out, cfg, source_ref(source, data.source), device, summary)
@@ -136,6 +165,8 @@ def train_study(
     t0 = time.perf_counter()
     data = load_data(source, cfg.data)  # before touching the folder: bad input writes nothing
     require_trainable(data, source)
+    check_train_labels(data, cfg, source)
+    data.notes += [n for n in [survey_note(len(data))] if n]
     for note in data.notes:
         log.info("data: %s", note)
     if resume:
@@ -163,12 +194,16 @@ def train_study(
 # --------------------------------------------------------------------------- analysis
 
 
-def analyze_study(out, analysis_overrides: dict | None = None) -> StudyMetrics:
+def analyze_study(
+    out, analysis_overrides: dict | None = None, parallel: bool | None = None
+) -> StudyMetrics:
     """Analyse every trained model of the run in ``out``; update metrics.json, the report and
     the explorer.
 
     ``analysis_overrides`` replaces fields of the saved analysis configuration (``n_clusters``,
-    ``n_samples``, ``perplexity``...).
+    ``n_samples``, ``perplexity``...). ``parallel`` analyses the models at once in worker
+    processes: None where training would train them at once and there are two cores for each
+    (see :func:`cxrvae.analysis.step.plan_analysis`), True also on several GPUs, False never.
     """
     out = require_run(out)
     cfg, source = read_config(out)
@@ -177,24 +212,21 @@ def analyze_study(out, analysis_overrides: dict | None = None) -> StudyMetrics:
     data = load_data(source, cfg.data)
     train_idx, test_idx = read_split(out)
     seed_everything(cfg.seed)
-    device = resolve_device(cfg.train.device)
     metrics = read_metrics(out)
-    sample = draw_sample(data, cfg, out, train_idx, test_idx)
+    sample = draw_sample(data, cfg, out, train_idx, test_idx, read_others(out))
     log.info("analysis: %s", sample.note)
-    results, timings = {}, {}
     for k in cfg.model.latent_dims:
         if k not in metrics.trained:
             log.warning("latent %d: not analysed (training failed or missing)", k)
-            continue
-        t0 = time.perf_counter()
-        results[k] = _analyse(out, k, sample, device)
-        metrics.models[k].analysis = results[k].metrics
-        timings[str(k)] = time.perf_counter() - t0
-        log.info("latent %d: analysed in %.1f s (K = %d)", k, timings[str(k)],
-                 results[k].metrics.n_clusters)  # fmt: skip
+    dims = [k for k in cfg.model.latent_dims if k in metrics.trained]
+    plan = plan_analysis(cfg, len(dims), data, len(train_idx), parallel)
+    analysed = analyze_models(out, sample, dims, resolve_device(cfg.train.device), plan)
+    results = {k: r for k, (r, _) in analysed.items()}
+    for k, r in results.items():
+        metrics.models[k].analysis = r.metrics
     rates = {k: metrics.models[k].test_kl for k in results}
     metrics.analysis = compare_models(results, sample, rates)
-    metrics.timings.analysis = timings
+    metrics.timings.analysis = {str(k): seconds for k, (_, seconds) in analysed.items()}
     write_metrics(out, metrics)
     t0 = time.perf_counter()
     log.info("report: %s", build_report(out))
@@ -204,18 +236,6 @@ def analyze_study(out, analysis_overrides: dict | None = None) -> StudyMetrics:
     metrics.timings.report = time.perf_counter() - t0
     write_metrics(out, metrics)
     return metrics
-
-
-def _analyse(out: Path, latent_dim: int, sample, device) -> AnalysedModel:
-    """One trained model's analysis (and its TensorBoard projector, when the run logs one)."""
-    model = load_model(outputs.model_dir(out, latent_dim) / outputs.WEIGHTS, device)
-    result = analyze_model(model, sample, latent_dim)
-    if tensorboard_logs.has_logs(out):
-        tensorboard_logs.log_embedding(
-            out, latent_dim, result.mu, result.clusters, sample.labels,
-            sample.data.label_names, sample.thumbnails,
-        )  # fmt: skip
-    return result
 
 
 # --------------------------------------------------------------------------- the whole study
@@ -263,60 +283,5 @@ def run_study(
     if not is_main():
         return None
     if metrics.trained:
-        analyze_study(out)
+        analyze_study(out, parallel=parallel)
     return open_run(out)
-
-
-# --------------------------------------------------------------------------- a finished run
-
-
-@dataclass
-class Run:
-    """A run folder opened from Python: its configuration, metrics, split and per-model files.
-
-    Returned by :func:`run_study` and :func:`open_run`; every accessor reads the folder, so
-    ``analyze_study`` or ``build_report`` can change it in between.
-    """
-
-    out: Path
-    config: RunConfig
-    source: str
-    metrics: StudyMetrics
-    train_idx: np.ndarray
-    test_idx: np.ndarray
-
-    @property
-    def latent_dims(self) -> list[int]:
-        """Latent sizes whose training finished."""
-        return list(self.metrics.trained)
-
-    def data(self) -> XrayData:
-        """The images, loaded again from the run's source."""
-        return load_data(self.source, self.config.data)
-
-    def history(self, latent_dim: int) -> dict[str, np.ndarray]:
-        """Per-epoch columns (``epoch``, ``train_loss``, ``test_loss``, ``test_bce``...)."""
-        return history_columns(
-            read_history(outputs.model_dir(self.out, latent_dim) / outputs.HISTORY)
-        )
-
-    def model(self, latent_dim: int, device="cpu"):
-        """The trained :class:`~cxrvae.train.model.ConvVAE` in eval mode."""
-        return load_model(outputs.model_dir(self.out, latent_dim) / outputs.WEIGHTS, device)
-
-    def embedding(self, latent_dim: int) -> dict[str, np.ndarray]:
-        """The analysed sample of one model: ``sample_idx``, ``mu``, ``pca``, ``tsne``,
-        ``clusters``, ``recon`` (uint8), and the interpolations (``axes``, ``t``, ``frames``).
-        """
-        path = outputs.model_dir(self.out, latent_dim) / outputs.EMBEDDING
-        if not path.exists():
-            raise RunFolderError(f"{path}: no analysis yet (run analyze_study first)")
-        with np.load(path) as f:
-            return {k: f[k] for k in f.files}
-
-
-def open_run(out) -> Run:
-    """Open a run folder written by ``cxrvae train``/``run`` or :func:`run_study`."""
-    out = require_run(out)
-    config, source = read_config(out)
-    return Run(out, config, source, read_metrics(out), *read_split(out))

@@ -93,3 +93,29 @@ def test_unrelated_clusterings_do_not_agree(sample):
     assert abs(c.ari["2-4"]) < 0.1
     assert max(c.linear_r2.values()) < 0.1
     assert c.path_leaders == {}  # no path moves a feature by MIN_EFFECT
+
+
+def test_interpolation_legends_use_the_tables_words(sample, monkeypatch):
+    """The features drawn under each interpolation are named as the axes table names them."""
+    import torch
+
+    from cxrvae.analysis import paths
+    from cxrvae.analysis.latent import encode
+    from cxrvae.analysis.structure import map_step
+    from cxrvae.data.features import NAMES, short
+    from cxrvae.train.model import ConvVAE
+
+    legends = []
+
+    def keep(fig, path):
+        legends.extend(
+            t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()
+        )
+
+    monkeypatch.setattr(paths, "save_figure", keep)
+    torch.manual_seed(0)
+    model = ConvVAE(32, 4, (8, 16, 32)).eval()
+    mu, logvar = encode(model, sample.data, sample.sample_idx)
+    maps = map_step(mu, np.zeros(len(mu), int), sample, 4)
+    paths.interpolation_step(model, mu, logvar, maps, sample, 4)
+    assert legends and set(legends) <= {short(f) for f in NAMES}

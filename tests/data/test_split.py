@@ -75,3 +75,12 @@ def test_identical_images_are_grouped_and_stay_on_one_side():
         train, test = split_indices(60, labels, joined, seed)
         side = np.isin(np.arange(60), test)
         assert len(set(side[[5, 12, 33]])) == 1 and side[2] == side[50]
+
+
+def test_without_patient_ids_identical_sets_join_no_patients():
+    images, _ = synthetic_xrays(n=20, size=32, seed=0)
+    images[[3, 9]] = images[1]
+    identical = identical_images(images)
+    groups, joined = join_identical(None, identical, 20)
+    assert joined == 0  # nothing can be said about patients that are not known
+    assert len(set(groups[[1, 3, 9]])) == 1 and len(set(groups)) == 18

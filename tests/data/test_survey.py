@@ -4,11 +4,13 @@ data step's figures."""
 import numpy as np
 import pytest
 
+from cxrvae.data import survey
 from cxrvae.data.features import cohens_d, image_features
 from cxrvae.data.loader import load_npz
 from cxrvae.data.split import identical_images
 from cxrvae.data.survey import explore_data, image_stats, near_duplicates
 from cxrvae.data.synthetic import synthetic_xrays
+from cxrvae.seeding import derive_seed
 
 
 def test_image_features_measure_what_they_say():
@@ -82,3 +84,54 @@ def test_image_stats_shapes_and_ranges(npz_path):
     assert np.all((s.brightness >= 0) & (s.brightness <= 1))
     np.testing.assert_allclose(s.mean.mean(), s.brightness.mean(), rtol=1e-5)
     assert s.atypicality.shape == (len(data),)
+
+
+def _set(tmp_path, n, name):
+    images, labels = synthetic_xrays(n=n, size=32, seed=n)
+    np.savez(tmp_path / name, images=images, labels=labels)
+    return load_npz(tmp_path / name, image_size=32)
+
+
+def test_a_large_set_is_surveyed_on_a_sample_that_the_notes_state(tmp_path, monkeypatch):
+    monkeypatch.setattr(survey, "SURVEY_MAX", 300)
+    data = _set(tmp_path, 700, "x.npz")
+    assert survey.survey_note(300) is None
+    assert survey.survey_note(700) == (
+        "how the images differ (features, data figures, near-identical pairs) is measured on "
+        "a seeded sample of 300 of the 700 images"
+    )
+    idx = survey.survey_indices(700, seed=0)
+    assert len(idx) == 300 and np.array_equal(idx, np.unique(idx)) and idx.max() < 700
+    np.testing.assert_array_equal(idx, survey.survey_indices(700, seed=0))
+    ex = explore_data(data, tmp_path / "run", 0, np.arange(600, 700))
+    assert ex.duplicates.near_compared == 300
+    assert ex.features["exposure"].effect is not None  # labels of the sampled images
+    # the sample's numbers are the numbers of those images, measured alone
+    alone = survey.image_stats(data, idx, seed=derive_seed(0, "explore"))
+    expected = image_features(data.normalized(idx))
+    for name, values in alone.features.items():
+        np.testing.assert_array_equal(values, expected[name])
+    p5 = np.percentile(expected["exposure"], 5)
+    assert ex.features["exposure"].p5 == pytest.approx(p5)
+
+
+def test_the_data_step_memory_does_not_grow_with_the_set(tmp_path, monkeypatch):
+    """Beyond its uint8 images, the data step holds what the sample holds: twice the images
+    add (almost) nothing to its peak of traced allocations."""
+    import tracemalloc
+
+    from cxrvae.data.split import identical_images
+
+    monkeypatch.setattr(survey, "SURVEY_MAX", 1000)
+    peaks = {}
+    for n in (2000, 8000):
+        data = _set(tmp_path, n, f"x{n}.npz")
+        tracemalloc.start()
+        identical_images(data.images)  # streams over the uint8 images: no float copy
+        explore_data(data, tmp_path / f"run{n}", 0, np.arange(n - 200, n))
+        peaks[n] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    grown = peaks[8000] - peaks[2000]
+    added = 6000 * 32 * 32  # the uint8 bytes of the larger set's extra images
+    assert grown < 0.1 * added, (peaks, added)
+    assert peaks[2000] < 30e6  # the survey of 1,000 images of 32 px: a few tens of MB at most

@@ -19,7 +19,8 @@ def _trends(effects):
     return {f: {"start": 0.5, "end": 0.6, "slope": e, "effect": e} for f, e in effects.items()}
 
 
-def _analysis(d, above, labels=True, used=None, active=None, effects=None):
+def _analysis(d, above, labels=True, used=None, active=None, effects=None, names=None,
+              moving="tsne1"):  # fmt: skip
     effects = effects or {"exposure": -2.0, "contrast": 1.0}
     effects = {f: effects.get(f, 0.1) for f in NAMES}
     a = {
@@ -65,14 +66,14 @@ def _analysis(d, above, labels=True, used=None, active=None, effects=None):
         "traversal": {"dims": [0], "kl": [1.0], "sd": [1.0], "steps": [-3.0, 0.0, 3.0]},
     }
     if labels:
-        a.update(label_share_per_cluster=[{"normal": 0.2, "pneumonia": 0.8},
-                                          {"normal": 0.7, "pneumonia": 0.3}],
+        first, second = names or ("normal", "pneumonia")
+        a.update(label_share_per_cluster=[{first: 0.2, second: 0.8}, {first: 0.7, second: 0.3}],
                  purity=0.75, nmi=0.2, probe_auc=0.9,
                  knn_accuracy={"latent": 0.8, "pca": 0.7, "tsne": 0.78})  # fmt: skip
         for ax, p in a["interpolations"].items():
             p["probe"] = {
-                "label": "pneumonia",
-                "probability": [0.9, 0.5, 0.1 if ax == "tsne1" else 0.8],
+                "label": second,
+                "probability": [0.9, 0.5, 0.1 if ax == moving else 0.8],
             }
     return a
 
@@ -86,7 +87,11 @@ def _features(labels):
     return out
 
 
-def constructed_metrics(labels=True, above=(300.0, 210.0, 200.0), ari=0.2, **kw):
+def constructed_metrics(labels=True, above=(300.0, 210.0, 200.0), ari=0.2, names=None, **kw):
+    """Three models' metrics as metrics.json holds them; ``names`` are the two labels' names
+    (default normal and pneumonia; ["0", "1"] for labels without names), ``kw`` go to each
+    model's analysis (``used``, ``active``, ``effects``, ``moving``: the axis the probe
+    follows)."""
     data = {"source": "x.npz", "n_images": 500, "n_train": 400, "n_test": 100,
             "image_size": 32, "native_shape": [32, 32], "source_dtype": "uint8",
             "storage_dtype": "uint8", "normalize": "global", "n_constant_images": 0,
@@ -99,12 +104,12 @@ def constructed_metrics(labels=True, above=(300.0, 210.0, 200.0), ari=0.2, **kw)
                                            "near_compared": 500, "near_pairs": 3,
                                            "near_straddling": 0}}}  # fmt: skip
     if labels:
-        data["label_names"] = ["normal", "pneumonia"]
-        data["exploration"]["effect_labels"] = ["normal", "pneumonia"]
+        data["label_names"] = list(names or ("normal", "pneumonia"))
+        data["exploration"]["effect_labels"] = list(names or ("normal", "pneumonia"))
     models = {
         str(d): {"test_loss": 2300 + e + 10, "test_bce": 2300 + e, "test_kl": 5.0 * (i + 1),
                  "train_loss": 2400.0, "train_bce": 2390.0, "train_kl": 10.0, "epochs": 3,
-                 "train_seconds": 2.0, "analysis": _analysis(d, e, labels, **kw)}
+                 "train_seconds": 2.0, "analysis": _analysis(d, e, labels, names=names, **kw)}
         for i, (d, e) in enumerate(zip(DIMS, above))
     }  # fmt: skip
     comparison = {"sample_note": "300 of 400 training images encoded", "n_samples": 300,

@@ -53,7 +53,7 @@ def test_reconstruction_answer_follows_the_error(above, verdict, where, construc
     [
         ((0.5, 0.6, 0.7), "remove 50% to 70% of the error"),
         ((-0.1, -0.2, -0.3), "PCA with as many components reconstructs better than every model"),
-        ((-0.1, 0.2, 0.3), "Only latent 16, 32 beats PCA"),
+        ((-0.1, 0.2, 0.3), "Only latent 16 and 32 beat PCA"),
     ],
 )
 def test_reconstruction_why_follows_the_linear_baseline(removed, verdict, constructed):
@@ -65,12 +65,12 @@ def test_reconstruction_why_follows_the_linear_baseline(removed, verdict, constr
 
 def test_latent_use_rests_on_the_kl_and_says_why_active_units_differ(constructed):
     text = _answers(constructed(used=3, active=None))["latent-use"]
-    assert "3 of 4, 3 of 16, 3 of 32" in text.answer
+    assert "3 of 4, 3 of 16 and 3 of 32" in text.answer
     assert any("The count rests on the KL per dimension" in w for w in text.why)
     same = _answers(constructed())["latent-use"]
     assert not any("rests on" in w for w in same.why)  # one story when both agree
     collapsed = _answers(constructed(used=1, active=1))["latent-use"]
-    assert "has collapsed to the prior" in collapsed.answer
+    assert "latent 4, 16 and 32 have collapsed to the prior" in collapsed.answer
 
 
 @pytest.mark.parametrize(
@@ -156,3 +156,51 @@ def test_every_number_of_the_findings_and_discussion_is_in_metrics_json(study):
             step = 10 ** -len(token.split(".")[1]) if "." in token else 1
             ok = any(abs(k - value) <= step / 2 + 1e-9 for k in known)
         assert ok, f"{token} is not in metrics.json"
+
+
+def _all_sentences(m) -> list[str]:
+    typed = from_dict(StudyMetrics, m)
+    out = [f.text for f in key_findings(typed)]
+    for a in discussion(typed):
+        out += [a.answer, *a.why]
+        if a.table:
+            out += [" ".join(a.table.head), *(" ".join(r) for r in a.table.rows)]
+    return out
+
+
+def test_labels_without_names_read_labelled_and_nothing_is_said_of_patients(constructed):
+    m = constructed(names=["0", "1"])
+    m["data"]["exploration"]["duplicates"]["identical_regrouped"] = 0  # no patients known
+    text = " ".join(_all_sentences(m))
+    assert "Images labelled 1 have lower sharpness of edges (d = -1.40) than images labelled 0" in (
+        text
+    )
+    assert "Compared with images labelled 0, images labelled 1 have mostly" in text
+    assert "d (label 1 - label 0)" in text
+    assert "the probe calls label 1 (0.90) to label 0 (0.10)" in text
+    assert "share of label 1 per cluster" in text and "(label 0 / label 1)" in text
+    assert not re.search(r"\b[01] (images|ones)\b", text)
+    assert "patient" not in text.lower()
+
+
+@pytest.mark.parametrize("moving", ["tsne1", "z0", "pca2"])
+def test_sentences_stay_grammatical_for_every_axis(constructed, moving):
+    m = constructed(moving=moving)
+    m["data"]["exploration"]["duplicates"]["identical_images"] = 0  # room for the path finding
+    typed = from_dict(StudyMetrics, m)
+    findings = [f.text for f in key_findings(typed)]
+    assert all(f[0].isupper() and f.endswith(".") for f in findings), findings
+    phrase = {"tsne1": "t-SNE 1", "z0": "the most used dimension", "pca2": "PCA 2"}[moving]
+    assert any(f.startswith(phrase[0].upper() + phrase[1:] + " of latent") for f in findings)
+    axes = _answers(m)["axes"]
+    assert f", and {phrase} of latent 4 runs from images the probe calls" in axes.answer
+    assert axes.table.rows[-1][0] == "most used dimension"  # the table's row label
+
+
+def test_legends_and_tables_use_one_word_table():
+    from cxrvae.data import features
+    from cxrvae.report import prose
+
+    assert prose.words is features.words and prose.short is features.short
+    assert features.short("lung_opacity") == "lung-field brightness"
+    assert features.words("dark_border") == features.WORDS["dark_border"]

@@ -4,6 +4,7 @@ import copy
 import json
 import re
 
+import numpy as np
 import pytest
 
 from cxrvae.cli import main
@@ -73,3 +74,22 @@ def test_report_rebuilds_from_disk(study_copy):
     (out / "report.html").unlink()
     assert main(["report", str(out), "-q"]) == 0
     assert "Discussion" in (out / "report.html").read_text()
+
+
+def test_a_set_with_integer_labels_and_no_ids_reads_labelled_and_no_patients(tmp_path, tiny_cli):
+    """PneumoniaMNIST's npz layout: labels 0/1 without names, no file names, some copies."""
+    from cxrvae.data.synthetic import synthetic_xrays
+
+    images, labels = synthetic_xrays(n=96, size=32, seed=3)
+    images[[40, 41]] = images[5]  # pixel-identical copies
+    np.savez(tmp_path / "x.npz", train_images=images[:80], train_labels=labels[:80, None],
+             test_images=images[80:], test_labels=labels[80:, None])  # fmt: skip
+    out = tmp_path / "run"
+    args = ["run", str(tmp_path / "x.npz"), "--out", str(out), *tiny_cli]
+    assert main([*args, "--n-samples", "60", "--perplexity", "10"]) == 0
+    page = (out / "report.html").read_text()
+    text = re.sub(r"<[^>]+>|data:image/png;base64,[^\"]+", " ", page)
+    assert "labelled 1" in text and "labelled 0" in text
+    assert "patient" not in text.lower()
+    assert not re.search(r"\b[01] (images|ones)\b", text)
+    assert "3 pixel-identical images (1 set) are kept on one side of the split" in text

@@ -15,6 +15,7 @@ from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 from sklearn.metrics import silhouette_score
+from threadpoolctl import threadpool_limits
 
 from ..data.features import image_features
 from ..data.xray import XrayData
@@ -173,19 +174,34 @@ def silhouette_curve(
 # --------------------------------------------------------------------------- maps
 
 
+def fit_pca(z: np.ndarray, seed: int) -> PCA:
+    """The PCA of latent means (n, D) that the maps draw; refitted on the saved means, it gives
+    the same map again and places new points on it."""
+    return PCA(random_state=seed).fit(z)
+
+
 def pca(z: np.ndarray, seed: int, n_components: int = 2):
     """PCA coordinates (n, n_components) and explained-variance ratios of all components (D,)."""
-    full = PCA(random_state=seed).fit(z)
+    full = fit_pca(z, seed)
     coords = full.transform(z)[:, :n_components]
     return coords, full.explained_variance_ratio_
 
 
+TSNE_THREADS = 2  # OpenMP threads of t-SNE, on every machine and in every process
+
+
 def tsne(z: np.ndarray, perplexity: float, seed: int) -> np.ndarray:
-    """t-SNE coordinates (n, 2); the perplexity is capped below n / 3 for small samples."""
+    """t-SNE coordinates (n, 2); the perplexity is capped below n / 3 for small samples.
+
+    scikit-learn's Barnes-Hut t-SNE gives another map for another number of OpenMP threads
+    (which torch's thread setting also changes), so it always runs with ``TSNE_THREADS``: the
+    same seed gives the same map on any machine, in this process or a worker.
+    """
     perplexity = float(min(perplexity, max(1.0, (len(z) - 1) / 3)))
-    return TSNE(
-        n_components=2, perplexity=perplexity, init="pca", random_state=seed, max_iter=1000
-    ).fit_transform(z)
+    with threadpool_limits(TSNE_THREADS, user_api="openmp"):
+        return TSNE(
+            n_components=2, perplexity=perplexity, init="pca", random_state=seed, max_iter=1000
+        ).fit_transform(z)
 
 
 def traverse(

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..data.features import NAMES as PATH_FEATURES
+from ..data.features import short
+from ..data.xray import label_word
 from ..figures.analysis import plot_interpolation, plot_path_probability, plot_traversal
 from ..figures.common import save_figure
 from ..outputs import FIGURES
@@ -74,7 +76,7 @@ def interpolation_step(model, mu, logvar, maps: Maps, s: Sample, latent_dim: int
         # Change from t = 0 in standard deviations of the feature across the sampled images,
         # for the features that change most along this path.
         most = sorted(PATH_FEATURES, key=lambda f: -abs(it.trends[f].effect))[:SHOWN_FEATURES]
-        shown = {f: (feats[f] - feats[f][0]) / max(spread[f], 1e-12) for f in most}
+        shown = {short(f): (feats[f] - feats[f][0]) / max(spread[f], 1e-12) for f in most}
         save_figure(
             plot_interpolation(
                 it.t,
@@ -128,7 +130,7 @@ def probe_step(model, mu, paths: Paths, s: Sample, latent_dim: int) -> None:
         plot_path_probability(
             t,
             {its[a].label: p[:, col] for a, p in probs.items()},
-            name,
+            label_word(name),
             f"Latent {latent_dim}: the label probe along each interpolation",
         ),
         FIGURES["path_probability"].file(s.out, latent_dim=latent_dim),

@@ -21,7 +21,7 @@ from ..results import ModelAnalysis
 from ..seeding import derive_seed
 from . import latent as lt
 from .paths import Paths, interpolation_step, probe_step, traversal_step
-from .reconstruction import baseline_step, likelihood_step, reconstruction_step
+from .reconstruction import baseline_step, likelihood_step, reconstruction_step, reference_step
 from .sampling import THUMBNAIL, Sample
 from .structure import Clustering, Maps, cluster_step, map_step
 
@@ -81,6 +81,7 @@ def analyze_model(model, s: Sample, latent_dim: int) -> AnalysedModel:
     probe_step(model, mu, paths, s, latent_dim)
     baseline = baseline_step(recon.above_floor, s, latent_dim)
     likelihood = likelihood_step(model, s, latent_dim)
+    anomaly = reference_step(model, s, latent_dim)
     traversal = traversal_step(model, mu, paths.kl_per_dim, s, latent_dim)
     # The sample's reconstructions for the explorer: its means are already encoded.
     embedding = model_dir(s.out, latent_dim) / EMBEDDING
@@ -118,5 +119,6 @@ def analyze_model(model, s: Sample, latent_dim: int) -> AnalysedModel:
         linear_baseline=baseline,
         log_likelihood=likelihood,
         traversal=traversal,
+        anomaly=anomaly,
     )
     return AnalysedModel(metrics, mu, clustering.clusters, recon.shown, recon.above_floor)

@@ -1,6 +1,7 @@
 """One model's reconstructions: their quality over the whole test set (streamed), the shown and
-the worst test images, a linear code of the same size for reference, and the importance-weighted
-test log-likelihood.
+the worst test images, a linear code of the same size for reference, the importance-weighted
+test log-likelihood, and each test image's scores: the reference that scoring new images
+compares with (and, for a run trained on some labels only, anomaly detection).
 """
 
 from __future__ import annotations
@@ -9,14 +10,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..atomic import save_npz
 from ..figures.analysis import plot_reconstructions
 from ..figures.common import save_figure
-from ..outputs import FIGURES
-from ..results import LinearBaseline, LogLikelihood, Spread
+from ..outputs import FIGURES, REFERENCE, model_dir
+from ..results import SCORES, AnomalyDetection, LinearBaseline, LogLikelihood, Spread
 from ..seeding import derive_seed
 from . import evidence as ev
 from . import latent as lt
+from .atypicality import score_images
 from .sampling import Sample
+from .twosample import auroc
 
 GALLERY_SIZE = 8  # worst reconstructions shown
 RECON_BATCH = 512  # test images reconstructed and scored at a time
@@ -104,4 +108,28 @@ def likelihood_step(model, s: Sample, latent_dim: int) -> LogLikelihood:
         bits_per_pixel=float(-nats / (s.data.image_size**2 * np.log(2))),
         elbo=float(elbo.mean()),
         gap=float(nats - elbo.mean()),
+    )
+
+
+def reference_step(model, s: Sample, latent_dim: int) -> AnomalyDetection | None:
+    """Score every test image as ``cxrvae score`` scores new images, and save the scores as
+    the model's reference; when the run was trained on some labels only, how well each score
+    tells the held-out images of the other labels from the test images."""
+    seed = s.cfg.seed
+    reference = score_images(
+        model, s.data, s.test_idx, derive_seed(seed, f"reference-{latent_dim}")
+    )
+    save_npz(model_dir(s.out, latent_dim) / REFERENCE, **reference.arrays())
+    if not len(s.other_idx):
+        return None
+    others = score_images(model, s.data, s.other_idx, derive_seed(seed, f"others-{latent_dim}"))
+    es = derive_seed(seed, f"anomaly-{latent_dim}")
+    names = s.data.label_names
+    trained = sorted(set(s.cfg.data.train_labels or ()))
+    return AnomalyDetection(
+        trained=trained,
+        others=sorted({names[y] for y in s.data.labels[s.other_idx]}),
+        n_trained=int(len(s.test_idx)),
+        n_others=int(len(s.other_idx)),
+        auroc={name: auroc(reference.score(name), others.score(name), es) for name in SCORES},
     )

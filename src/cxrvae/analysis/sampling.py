@@ -15,7 +15,7 @@ from ..atomic import save_npz
 from ..config import RunConfig
 from ..data.features import image_features
 from ..data.xray import XrayData, as_uint8
-from ..outputs import SAMPLE
+from ..outputs import SAMPLE, TEST_FEATURES
 from ..seeding import derive_seed
 from . import evidence as ev
 from . import latent as lt
@@ -29,9 +29,10 @@ class Sample:
     """The images every model is analysed on, and what is computed from them once.
 
     ``sample_idx`` are the analysed training images, ``recon_idx`` the test images shown
-    reconstructed, ``features`` the :func:`cxrvae.data.features.image_features` of the sample's
-    images; ``baseline`` is PCA of up to ``BASELINE_FIT`` training images (``n_fit``) with as
-    many components as the largest model has latent dimensions.
+    reconstructed, ``features`` the :func:`cxrvae.data.features.image_features` of the
+    sample's images (the test images' are saved for scoring); ``baseline`` is PCA of up to
+    ``BASELINE_FIT`` training images (``n_fit``) with as many components as the largest model
+    has latent dimensions.
     """
 
     data: XrayData
@@ -45,6 +46,7 @@ class Sample:
     note: str
     baseline: PCA
     n_fit: int
+    other_idx: np.ndarray  # held-out images of labels not trained on (anomaly detection)
 
     @property
     def labels(self) -> np.ndarray | None:
@@ -71,9 +73,10 @@ def _note(n_sample: int, n_train: int, n_recon: int, cfg: RunConfig) -> str:
     return note
 
 
-def draw_sample(data: XrayData, cfg: RunConfig, out, train_idx, test_idx) -> Sample:
+def draw_sample(data: XrayData, cfg: RunConfig, out, train_idx, test_idx, other_idx=()) -> Sample:
     """Draw the seeded sample every model is analysed on, fit the linear baseline, and save
-    the sample to ``sample.npz``."""
+    the sample to ``sample.npz`` and the test images' features to ``test_features.npz``.
+    ``other_idx`` are held-out images of labels the models were not trained on."""
     a, seed = cfg.analysis, cfg.seed
     recon_idx = lt.sample_indices(
         test_idx, a.n_reconstructions, derive_seed(seed, "reconstructions")
@@ -95,7 +98,9 @@ def draw_sample(data: XrayData, cfg: RunConfig, out, train_idx, test_idx) -> Sam
         note=_note(len(sample_idx), len(train_idx), len(recon_idx), cfg),
         baseline=baseline,
         n_fit=len(fit_idx),
+        other_idx=np.asarray(other_idx, dtype=np.int64),
     )
+    save_npz(sample.out / TEST_FEATURES, test_idx=sample.test_idx, **features_of(data, test_idx))
     labels = sample.labels
     save_npz(
         sample.out / SAMPLE,
@@ -106,3 +111,12 @@ def draw_sample(data: XrayData, cfg: RunConfig, out, train_idx, test_idx) -> Sam
         label_names=np.asarray(data.label_names or [], dtype=str),
     )
     return sample
+
+
+def features_of(data: XrayData, idx, batch: int = 512) -> dict[str, np.ndarray]:
+    """The chest-film features of the images ``idx`` (n,), streamed: name -> (n,)."""
+    idx = np.asarray(idx)
+    parts = [image_features(data.normalized(idx[s : s + batch])) for s in range(0, len(idx), batch)]
+    if not parts:
+        return {}
+    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..data.xray import label_word
 from ..figures.analysis import plot_cluster_gallery, plot_maps, plot_silhouette
 from ..figures.common import save_figure
 from ..outputs import FIGURES
@@ -165,7 +166,7 @@ def map_step(mu, clusters, s: Sample, latent_dim: int) -> Maps:
                 pca_xy,
                 tsne_xy,
                 labels,
-                s.data.label_names,
+                [label_word(n) for n in s.data.label_names],
                 f"{name}: the same maps coloured by label",
                 evr,
             ),

@@ -32,6 +32,17 @@ WORDS = {
 NAMES = tuple(WORDS)
 
 
+def words(feature: str) -> str:
+    """A feature's description, as tables and figures say it (see :data:`WORDS`)."""
+    return WORDS.get(feature, feature)
+
+
+def short(feature: str) -> str:
+    """A feature's name without its explanation in brackets (``lung-field brightness``), as
+    sentences, narrow table cells and figure legends say it."""
+    return words(feature).split(" (")[0]
+
+
 def _box(images: np.ndarray, rows, cols) -> np.ndarray:
     h, w = images.shape[1:]
     r0, r1 = int(rows[0] * h), max(int(rows[0] * h) + 1, int(rows[1] * h))

@@ -81,7 +81,8 @@ def _labels_from(per_image: dict, label_names, notes: list[str]):
 
 
 def _normalization(images: np.ndarray, mode: str, path: Path):
-    """Per-image offset and scale for min-max normalisation (global or per image)."""
+    """Per-image offset and scale for min-max normalisation (global or per image), and the
+    global (min, max) (None per image)."""
     n = len(images)
     # Per-image minima and maxima, computed image by image (no float copy).
     lo = np.array([im.min() for im in images], dtype=np.float64)
@@ -92,11 +93,12 @@ def _normalization(images: np.ndarray, mode: str, path: Path):
                 f"{path}: every pixel of every image equals {lo.min():g}; "
                 "min-max normalisation needs at least two values"
             )
-        return np.full(n, lo.min()), np.full(n, 1.0 / (hi.max() - lo.min()))
+        offset, scale = np.full(n, lo.min()), np.full(n, 1.0 / (hi.max() - lo.min()))
+        return offset, scale, (float(lo.min()), float(hi.max()))
     span = hi - lo
     # A constant image has nothing to stretch: it maps to 0 (counted in the summary).
     scale = np.divide(1.0, span, out=np.zeros(n), where=span > 0)
-    return lo, scale
+    return lo, scale, None
 
 
 def load_data(source, cfg: DataConfig) -> XrayData:
@@ -245,7 +247,7 @@ def _build(path: Path, raw: RawImages, image_size: int, normalize: str, drop_inv
     raw = _drop_non_finite(path, raw, drop_invalid)
     notes = raw.notes
     images = _resize(raw.images, image_size, notes)
-    offset, scale = _normalization(images, normalize, path)
+    offset, scale, pixel_range = _normalization(images, normalize, path)
     labels, names, ids, extras = _labels_from(dict(raw.per_image), raw.label_names, notes)
     data = XrayData(
         images=images,
@@ -263,6 +265,7 @@ def _build(path: Path, raw: RawImages, image_size: int, normalize: str, drop_inv
         source_dtype=raw.source_dtype,
         normalize=normalize,
         notes=notes,
+        pixel_range=pixel_range,
     )
     if data.groups is not None:
         where = "in the DICOM headers" if raw.groups is not None else "in the ids"

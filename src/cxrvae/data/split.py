@@ -83,11 +83,12 @@ def join_identical(groups, identical: list[np.ndarray], n: int) -> tuple[np.ndar
 
     ``groups`` are the patient groups (or None: each image its own group). Returns the groups
     (None when there are neither patients nor identical images) and how many identical sets
-    spanned more than one patient and joined their groups.
+    spanned more than one patient and joined their groups (0 without patient groups).
     """
     if not identical:
         return groups, 0
-    keys = np.asarray(groups, dtype=str) if groups is not None else np.arange(n).astype(str)
+    patients = groups is not None  # without them, no set can span patients
+    keys = np.asarray(groups, dtype=str) if patients else np.arange(n).astype(str)
     parent = {k: k for k in np.unique(keys)}
 
     def root(k):
@@ -99,7 +100,7 @@ def join_identical(groups, identical: list[np.ndarray], n: int) -> tuple[np.ndar
     joined = 0
     for idx in identical:
         roots = sorted({root(k) for k in keys[idx]})
-        joined += len(roots) > 1
+        joined += patients and len(roots) > 1
         for r in roots[1:]:
             parent[r] = roots[0]
     return np.array([root(k) for k in keys]), joined

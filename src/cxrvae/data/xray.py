@@ -8,6 +8,7 @@ never held as floats.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,6 +62,8 @@ class XrayData:
     source_dtype: str = ""
     normalize: str = "global"
     notes: list = field(default_factory=list)
+    pixel_range: tuple[float, float] | None = None  # global normalisation's (min, max)
+    clip: bool = False  # clip normalised values to [0, 1] (images scored with a run's range)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -74,7 +77,51 @@ class XrayData:
         idx = np.asarray(idx)
         off = self.offset[idx, None, None].astype(np.float32)
         scale = self.scale[idx, None, None].astype(np.float32)
-        return (self.images[idx].astype(np.float32) - off) * scale
+        x = (self.images[idx].astype(np.float32) - off) * scale
+        return np.clip(x, 0.0, 1.0, out=x) if self.clip else x
+
+    def subset(self, idx) -> XrayData:
+        """The images ``idx`` (and their labels, ids and other per-image arrays) as a set of
+        their own, normalised as they are here."""
+        idx = np.asarray(idx)
+
+        def pick(a):
+            return None if a is None else np.asarray(a)[idx]
+
+        return dataclasses.replace(
+            self,
+            images=self.images[idx],
+            offset=self.offset[idx],
+            scale=self.scale[idx],
+            labels=pick(self.labels),
+            ids=pick(self.ids),
+            groups=pick(self.groups),
+            extras={k: v[idx] for k, v in self.extras.items()},
+            source_split=pick(self.source_split),
+            notes=list(self.notes),
+        )
+
+    def normalized_as(self, pixel_range) -> XrayData:
+        """These images normalised with another set's global range ``(min, max)``, such as a
+        trained run's, and clipped to [0, 1]: a darker set stays darker."""
+        lo, hi = (float(v) for v in pixel_range)
+        n = len(self)
+        return dataclasses.replace(
+            self,
+            offset=np.full(n, lo),
+            scale=np.full(n, 1.0 / (hi - lo)),
+            pixel_range=(lo, hi),
+            clip=True,
+        )
+
+    def outside_range(self, idx) -> np.ndarray:
+        """Share of each image's pixels that normalisation put outside [0, 1] (n,): clipped
+        when ``clip`` is set."""
+        idx = np.asarray(idx)
+        raw = (self.images[idx].astype(np.float32) - self.offset[idx, None, None]) * self.scale[
+            idx, None, None
+        ]
+        return ((raw < 0) | (raw > 1)).reshape(len(idx), -1).mean(1)
 
     def summary(self) -> DataSummary:
         """What the set is, without identifiers (for config.json, metrics.json, inspect)."""
@@ -91,6 +138,7 @@ class XrayData:
             has_labels=self.labels is not None,
             patient_grouped=self.groups is not None,
             notes=list(self.notes),
+            pixel_range=None if self.pixel_range is None else list(self.pixel_range),
         )
         if self.labels is not None:
             counts = np.bincount(self.labels, minlength=len(self.label_names))
@@ -99,6 +147,17 @@ class XrayData:
         if self.groups is not None:
             out.n_patients = int(len(np.unique(self.groups)))
         return out
+
+
+def label_word(name) -> str:
+    """How text and figures name a label: its name, or ``label 1`` for a class known only by
+    its number (an integer labels array without label names)."""
+    name = str(name)
+    try:
+        float(name)
+    except ValueError:
+        return name
+    return f"label {name}"
 
 
 def export_npz(data: XrayData, path, chunk: int = 1024) -> Path:

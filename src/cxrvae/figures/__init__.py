@@ -5,7 +5,8 @@ The backend is left to the caller (a notebook shows the figures inline); the com
 selects the non-interactive Agg backend, since it only writes files. Every plot function of
 every step is available here (``cxrvae.figures.plot_maps``); the modules group them by step:
 :mod:`.data` (how the images differ), :mod:`.training` (loss curves) and :mod:`.analysis`
-(latent spaces), on the shared :mod:`.common`.
+(latent spaces) and :mod:`.scoring` (new images against a run), on the shared
+:mod:`.common`.
 """
 
 from .analysis import (
@@ -30,6 +31,7 @@ from .data import (
     plot_mean_std,
     plot_typical_atypical,
 )
+from .scoring import plot_atypical, plot_on_maps, plot_score_distributions
 from .training import plot_history, plot_history_comparison
 
 __all__ = [
@@ -57,4 +59,7 @@ __all__ = [
     "plot_rate_distortion",
     "plot_traversal",
     "plot_path_probability",
+    "plot_score_distributions",
+    "plot_atypical",
+    "plot_on_maps",
 ]

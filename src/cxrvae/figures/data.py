@@ -103,7 +103,7 @@ def plot_effect_sizes(names, effects, first: str, second: str) -> Figure:
         f"effect size d: {second} minus {first}, in pooled SDs "
         f"({EFFECT_MEDIUM:g} medium, {EFFECT_LARGE:g} large)"
     )
-    ax.set_title(f"How {second} images differ from {first} images")
+    ax.set_title(f"Each feature: {second} against {first}")
     fig.tight_layout()
     return fig
 

@@ -9,13 +9,16 @@ on how each latent space is organised are in :mod:`.map_answers`.
 
 from __future__ import annotations
 
+from ..data.xray import label_word
 from ..results import DataSummary, ModelAnalysis, StudyMetrics
 from ..thresholds import ACTIVE_VARIANCE, BETTER, COLLAPSED, LINEAR_SHARED, USED_KL
-from .map_answers import axes_answer, cluster_answer, maps_answer, probe_answer
+from .map_answers import anomaly_answer, axes_answer, cluster_answer, maps_answer, probe_answer
 from .prose import (
     Answer,
     Table,
     differs,
+    images_of,
+    listed,
     models_table,
     num,
     pct,
@@ -38,7 +41,7 @@ def _data_answer(data: DataSummary) -> Answer | None:
     if labels:
         a, b = sorted(f, key=lambda k: -abs(f[k].effect))[:2]
         answer = (
-            f"Compared with {labels[0]} images, {labels[1]} images have mostly "
+            f"Compared with {images_of(labels[0])}, {images_of(labels[1])} have mostly "
             f"{differs(a, f[a].effect)} and {differs(b, f[b].effect)}; across all images "
             f"exposure ranges from {num(exp.p5, 2)} to {num(exp.p95, 2)}."
         )
@@ -48,7 +51,7 @@ def _data_answer(data: DataSummary) -> Answer | None:
             f"{num(exp.p95, 2)} and contrast from {num(con.p5, 3)} to {num(con.p95, 3)}."
         )
     head = ["feature", "5th pct", "median", "95th pct"]
-    head += [f"d ({labels[1]} - {labels[0]})"] if labels else []
+    head += [f"d ({label_word(labels[1])} - {label_word(labels[0])})"] if labels else []
     rows = [[words(k), *(num(x, 3) for x in (v.p5, v.median, v.p95))] for k, v in f.items()]
     if labels:
         rows = [r + [signed(v.effect)] for r, v in zip(rows, f.values())]
@@ -69,10 +72,14 @@ def _data_why(data: DataSummary) -> list[str]:
         f"against a median of {num(ex.atypical_median)}; the atypical-images figure shows them. "
         "Burned-in markers and text are not measured: look for them in the grid.",
     ]
+    among = (
+        f" among a sample of {num(dup.near_compared, 0)} images"
+        if dup.near_compared < data.n_images
+        else ""
+    )
     near = (
-        f"{plural(dup.near_pairs, 'pair')} {'is' if dup.near_pairs == 1 else 'are'} "
-        "near-identical (RMS difference at most "
-        f"{dup.near_threshold:g} on 16 x 16 versions), {dup.near_straddling} across the "
+        f"Near-identical pairs{among} (RMS difference at most {dup.near_threshold:g} on 16 x 16 "
+        f"versions): {num(dup.near_pairs, 0)}, {num(dup.near_straddling, 0)} across the "
         "train/test split."
     )
     if dup.identical_images:
@@ -82,7 +89,7 @@ def _data_why(data: DataSummary) -> list[str]:
             else ""
         )
         why.append(
-            f"{dup.identical_images} images are pixel-identical copies in "
+            f"Pixel-identical copies: {dup.identical_images} images in "
             f"{plural(dup.identical_groups, 'set')}{joined}; each set is kept on one side of the "
             f"split. {near}"
         )
@@ -147,10 +154,11 @@ def _recon_why(dims, rates, base, ll) -> list[str]:
             "each VAE pay for the information in its code, and PCA pays nothing."
         )
     else:
-        better = ", ".join(str(d) for d in dims if base[d].error_removed > 0)
+        better = [d for d in dims if base[d].error_removed > 0]
+        verb = "beats" if len(better) == 1 else "beat"
         why.append(
-            f"Only latent {better} beats PCA with as many components; the others pay more in KL "
-            "for their code than their non-linear decoder recovers."
+            f"Only latent {listed(better)} {verb} PCA with as many components; the others pay "
+            "more in KL for their code than their non-linear decoder recovers."
         )
     best = max(dims, key=lambda d: ll[d].nats)
     gaps = [ll[d].gap for d in dims]
@@ -169,9 +177,12 @@ def _use_answer(analysed: dict[int, ModelAnalysis], r2: dict) -> Answer:
     dims = sorted(analysed)
     used = {d: analysed[d].kl_dims_used for d in dims}
     collapsed = [str(d) for d in dims if used[d] <= COLLAPSED]
-    answer = f"The models carry information in {', '.join(f'{used[d]} of {d}' for d in dims)} "
+    answer = f"The models carry information in {listed(f'{used[d]} of {d}' for d in dims)} "
     answer += "dimensions" + (
-        f"; latent {', '.join(collapsed)} has collapsed to the prior." if collapsed else "."
+        f"; latent {listed(collapsed)} {'has' if len(collapsed) == 1 else 'have'} collapsed to "
+        "the prior."
+        if collapsed
+        else "."
     )
     rows = [
         row(f"dimensions with KL > {USED_KL:g} nats", dims, lambda d: str(used[d])),
@@ -243,7 +254,7 @@ def discussion(metrics: StudyMetrics) -> list[Answer]:
         axes_answer(analysed, comparison, metrics.data.label_names),
     ]
     probe = probe_answer(analysed, metrics.data)
-    return items + ([probe] if probe else [])
+    return items + [a for a in (probe, anomaly_answer(analysed)) if a]
 
 
 def word_count(answers: list[Answer]) -> int:

@@ -12,12 +12,13 @@ import io
 from pathlib import Path
 
 import numpy as np
-from jinja2 import Environment, PackageLoader, select_autoescape
 from PIL import Image
 
 from .. import outputs
 from ..atomic import atomic_write
+from ..data.xray import label_word
 from ..runfolder import read_metrics
+from .page import render
 
 SPRITE_COLUMNS = 32
 JPEG_QUALITY = 90
@@ -86,7 +87,7 @@ def explorer_payload(out) -> dict:
         "cols": cols,
         "images": sprite(images, cols),
         "labels": labels.tolist() if has_labels else None,
-        "label_names": names,
+        "label_names": [label_word(n) for n in names],
         "models": models,
     }
 
@@ -99,10 +100,5 @@ def build_explorer(out) -> Path | None:
     payload = explorer_payload(out)
     if not payload["models"]:
         return None
-    env = Environment(
-        loader=PackageLoader("cxrvae.report", "templates"), autoescape=select_autoescape(["html"])
-    )
-    html = env.get_template("explorer.html").render(
-        payload=payload, title=out.resolve().name, n=payload["n"]
-    )
+    html = render("explorer.html", payload=payload, title=out.resolve().name, n=payload["n"])
     return atomic_write(out / outputs.EXPLORER, lambda tmp: tmp.write_text(html, encoding="utf-8"))

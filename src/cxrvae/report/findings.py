@@ -3,20 +3,24 @@ number (a value of ``metrics.json``) and a link to the figure or table that show
 
 from __future__ import annotations
 
-from ..results import DataSummary, StudyMetrics
+from ..data.xray import label_word
+from ..results import SCORE_WORDS, DataSummary, StudyMetrics
 from ..thresholds import EFFECT_MEDIUM
 from .prose import (
     Finding,
-    axis_name,
+    axis_phrase,
     differs,
     grouping,
+    images_of,
+    listed,
     num,
     pct,
     plural,
     probe_ends,
+    sentence,
     separation,
 )
-from .reading import analysed_models, strongest_probe_path
+from .reading import analysed_models, best_anomaly_score, strongest_probe_path
 
 MAX_FINDINGS = 8
 
@@ -29,8 +33,8 @@ def _data_findings(data: DataSummary) -> list[Finding]:
     top = max(f, key=lambda k: abs(f[k].effect)) if labels else None
     if top and abs(f[top].effect) >= EFFECT_MEDIUM:
         text = (
-            f"{labels[1].capitalize()} images have {differs(top, f[top].effect)} than "
-            f"{labels[0]} ones: the largest difference between the labels (effect size)."
+            f"{sentence(images_of(labels[1]))} have {differs(top, f[top].effect)} than "
+            f"{images_of(labels[0])}: the largest difference between the labels (effect size)."
         )
         out.append(Finding(text, "fig-label_effects"))
     else:
@@ -40,8 +44,8 @@ def _data_findings(data: DataSummary) -> list[Finding]:
     dup = ex.duplicates
     if dup.identical_images:
         text = (
-            f"{dup.identical_images} images are pixel-identical copies "
-            f"({plural(dup.identical_groups, 'set')}), each kept on one side of the split."
+            f"Pixel-identical copies: {dup.identical_images} images "
+            f"({plural(dup.identical_groups, 'set')}), each set kept on one side of the split."
         )
         out.append(Finding(text, "fig-duplicates"))
     elif dup.near_straddling:
@@ -116,8 +120,19 @@ def _cluster_and_label_findings(metrics: StudyMetrics, analysed) -> list[Finding
         if moved:
             d, axis, pr = moved
             ends = probe_ends(pr, metrics.data.label_names)
-            text = f"{axis_name(axis)} of latent {d} runs from images the probe calls {ends}."
+            text = f"{axis_phrase(axis)} of latent {d} runs from images the probe calls {ends}."
+            text = sentence(text)
             out.append(Finding(text, f"fig-path_probability-{d}"))
+    best = best_anomaly_score(analysed)
+    if best:
+        d, score, auc = best
+        a = analysed[d].anomaly
+        text = (
+            f"Trained on {listed(map(label_word, a.trained))} images only, latent {d} tells "
+            f"held-out {listed(map(label_word, a.others))} images apart with ROC AUC "
+            f"{num(auc.value, 3)} ({SCORE_WORDS[score].split(' (')[0]})."
+        )
+        out.insert(0, Finding(text, "tab-anomaly"))
     return out
 
 

@@ -32,7 +32,7 @@ def _fmt(x, digits=1) -> str:
     return f"{x:,.{digits}f}"
 
 
-def _figure(
+def figure_entry(
     out: Path, key: str, spec: outputs.FigureSpec, names: dict, values: dict
 ) -> dict | None:
     """One figure for the page (embedded PNG, caption, anchor), or None when it was not drawn.
@@ -54,6 +54,14 @@ def _figure(
 SECTIONS = ("data", "training", "reconstructions", "clusters", "interpolations", "samples")
 
 
+def render(template: str, **values) -> str:
+    """One of ``templates/``, rendered with every value escaped."""
+    env = Environment(
+        loader=PackageLoader("cxrvae.report", "templates"), autoescape=select_autoescape(["html"])
+    )
+    return env.get_template(template).render(**values)
+
+
 def _figures(out: Path, metrics: StudyMetrics, values: dict):
     """Every drawn figure by report section: the run-wide ones, and each model's."""
     run_figs, model_figs = {}, {}
@@ -61,13 +69,13 @@ def _figures(out: Path, metrics: StudyMetrics, values: dict):
         specs = outputs.figures_in(section).items()
         run_wide = [(k, s) for k, s in specs if "{latent_dim}" not in s.path]
         per_model = [(k, s) for k, s in specs if "{latent_dim}" in s.path]
-        run_figs[section] = [f for k, s in run_wide if (f := _figure(out, k, s, {}, values))]
+        run_figs[section] = [f for k, s in run_wide if (f := figure_entry(out, k, s, {}, values))]
         model_figs[section] = []
         for d in sorted(metrics.models):
             figs = []
             for key, spec in per_model:
                 for names in _names(spec, d, metrics):
-                    if f := _figure(out, key, spec, names, values):
+                    if f := figure_entry(out, key, spec, names, values):
                         figs.append(f)
             if figs:
                 model_figs[section].append((d, figs))
@@ -198,10 +206,8 @@ def build_report(out) -> Path:
     # Each model's seconds add up to more than the wall time only when they trained at once.
     train_wall = metrics.timings.train
     trained = [m.train_seconds for m in metrics.trained.values()]
-    env = Environment(
-        loader=PackageLoader("cxrvae.report", "templates"), autoescape=select_autoescape(["html"])
-    )
-    html = env.get_template("report.html").render(
+    html = render(
+        "report.html",
         train_wall=None if train_wall is None else _fmt(train_wall, 0),
         at_once=train_wall is not None and sum(trained) > train_wall,
         source=metrics.data.source,

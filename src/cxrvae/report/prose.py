@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..data.features import WORDS
+from ..data.features import short, words
+from ..data.xray import label_word
 from ..thresholds import ARI_DIFFERENT, ARI_SAME, SILHOUETTE_CLEAR, SILHOUETTE_WEAK
 
 
@@ -39,8 +40,8 @@ class Finding:
 
 
 def num(x: float, digits: int = 1) -> str:
-    """A number with thousands separators and ``digits`` decimals."""
-    return f"{x:,.{digits}f}"
+    """A number with thousands separators and ``digits`` decimals (never ``-0.0``)."""
+    return f"{x:,.{digits}f}".replace("-", "", 1) if round(x, digits) == 0 else f"{x:,.{digits}f}"
 
 
 def pct(x: float) -> str:
@@ -53,14 +54,24 @@ def signed(x: float) -> str:
     return f"{x:+.2f}"
 
 
-def words(feature: str) -> str:
-    """A feature's description (see :data:`cxrvae.data.features.WORDS`)."""
-    return WORDS.get(feature, feature)
+__all__ = ["short", "words"]  # the feature words, with the phrases below
 
 
-def short(feature: str) -> str:
-    """A feature's name without its explanation in brackets."""
-    return words(feature).split(" (")[0]
+def sentence(text: str) -> str:
+    """``text`` with its first letter capitalised, as a sentence starts."""
+    return text[:1].upper() + text[1:]
+
+
+def images_of(label: str) -> str:
+    """The images of a label: ``pneumonia images``, or ``images labelled 1`` for a label
+    known only by its number."""
+    return f"{label} images" if label_word(label) == str(label) else f"images labelled {label}"
+
+
+def listed(items) -> str:
+    """``4``, ``4 and 16``, ``4, 16 and 32``."""
+    items = [str(i) for i in items]  # any iterable
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def plural(n: int, one: str, many: str | None = None) -> str:
@@ -74,11 +85,11 @@ def probe_ends(probe, label_names) -> str:
     p0, p1 = probe.probability[0], probe.probability[-1]
     if label_names and len(label_names) == 2:
         other = next(n for n in label_names if n != probe.label)
-        a, b = (probe.label if p >= 0.5 else other for p in (p0, p1))
+        a, b = (label_word(probe.label if p >= 0.5 else other) for p in (p0, p1))
         if a == b:
             return f"{a} throughout ({num(p0, 2)} to {num(p1, 2)})"
         return f"{a} ({num(p0, 2)}) to {b} ({num(p1, 2)})"
-    return f"p({probe.label}) {num(p0, 2)} to {num(p1, 2)}"
+    return f"p({label_word(probe.label)}) {num(p0, 2)} to {num(p1, 2)}"
 
 
 def differs(feature: str, effect: float) -> str:
@@ -103,10 +114,18 @@ def separation(sil: float) -> str:
     return "cuts through a continuum" if sil < SILHOUETTE_WEAK else "moderately separated"
 
 
+AXIS_NAMES = {"pca1": "PCA 1", "pca2": "PCA 2", "tsne1": "t-SNE 1", "tsne2": "t-SNE 2"}
+
+
 def axis_name(axis: str) -> str:
-    """``pca1`` -> ``PCA 1``...; a latent dimension's axis is the most used dimension."""
-    names = {"pca1": "PCA 1", "pca2": "PCA 2", "tsne1": "t-SNE 1", "tsne2": "t-SNE 2"}
-    return names.get(axis, "most used dimension")
+    """An interpolation axis as a table names it: ``PCA 1``...; a latent dimension's axis is
+    the ``most used dimension``."""
+    return AXIS_NAMES.get(axis, "most used dimension")
+
+
+def axis_phrase(axis: str) -> str:
+    """An interpolation axis inside a sentence: ``PCA 1``..., ``the most used dimension``."""
+    return AXIS_NAMES.get(axis, "the most used dimension")
 
 
 def grouping(ari: float) -> str:

@@ -1,11 +1,12 @@
 """How the report reads a run's metrics: the models analysed with every measure of this
-version, and the interpolation path along which the label probe changes its mind most. The
-key findings and the discussion both start from these.
+version, the interpolation path along which the label probe changes its mind most, and the best
+anomaly score of a run trained on some labels only. The key findings and the discussion both
+start from these.
 """
 
 from __future__ import annotations
 
-from ..results import ModelAnalysis, StudyMetrics
+from ..results import Auroc, ModelAnalysis, StudyMetrics
 from ..thresholds import PROBE_MOVE
 
 
@@ -30,3 +31,12 @@ def strongest_probe_path(analysed) -> tuple[int, str, object] | None:
     ]
     found = [x for x in found if abs(x[2].probability[-1] - x[2].probability[0]) >= PROBE_MOVE]
     return max(found, key=lambda x: abs(x[2].probability[-1] - x[2].probability[0]), default=None)
+
+
+def best_anomaly_score(analysed) -> tuple[int, str, Auroc] | None:
+    """(latent size, score, its AUROC) of the best anomaly score, for a run trained on some
+    labels only."""
+    found = [
+        (d, s, v) for d, a in analysed.items() if a.anomaly for s, v in a.anomaly.auroc.items()
+    ]
+    return max(found, key=lambda x: x[2].value, default=None)

@@ -24,7 +24,7 @@ from .checkpoints import restore_checkpoint, save_checkpoint
 from .distributed import sum_over_processes, world
 from .model import ConvVAE, vae_loss
 
-EVAL_BATCH = 512
+EVAL_PIXELS = 512 * 64 * 64  # pixels per evaluation batch: 512 images at 64 px, 128 at 128 px
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -133,8 +133,9 @@ def evaluate(model, dd: DeviceData, idx: torch.Tensor, beta: float = 1.0) -> dic
     rank, size = world()
     idx = idx[rank::size]
     sums = torch.zeros(4, dtype=torch.float64, device=dd.images.device)
-    for start in range(0, len(idx), EVAL_BATCH):
-        b = idx[start : start + EVAL_BATCH]
+    batch = max(1, EVAL_PIXELS // dd.images[0].numel())  # activations bounded at any size
+    for start in range(0, len(idx), batch):
+        b = idx[start : start + batch]
         x = dd.batch(b)
         with _autocast(x.device):
             x_hat, mu, logvar = model(x)

@@ -7,6 +7,7 @@ one shared copy of the images and report progress to the parent (see :mod:`cxrva
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 from pathlib import Path
@@ -38,6 +39,19 @@ class Plan:
     devices: list[str]
     threads: int
 
+    def device(self, i: int) -> str:
+        """The device of the ``i``-th task: the devices are taken in turn."""
+        return self.devices[i % len(self.devices)]
+
+    def describe(self, latent_dims, what: str) -> str:
+        """One line for the log: what runs at once, in how many processes, where."""
+        processes = min(len(self.devices), len(latent_dims))
+        return (
+            f"{what} latent {', '.join(map(str, latent_dims))} at once: {processes} processes "
+            f"on {', '.join(sorted(set(self.devices)))}, {self.threads} torch "
+            f"thread{'' if self.threads == 1 else 's'} each"
+        )
+
 
 def plan_parallel(
     cfg: RunConfig,
@@ -47,14 +61,15 @@ def plan_parallel(
     parallel: bool | None = None,
     cpus: int | None = None,
 ) -> Plan | None:
-    """How to train ``n_models`` at once, or None to train them in turn.
+    """How to train (or analyse) ``n_models`` at once, or None to do them in turn.
 
-    ``parallel=None`` (the default) trains at once on a CPU with two or more cores when the
-    run is long enough (``PARALLEL_MIN_WORK``) and the processes fit in half the available
-    memory: one process per model, at most one more than there are cores, the
-    cores shared out as threads. With small models a torch thread does more work alone than
-    alongside another one, so this beats one process using every core (benchmarks/README.md).
-    ``parallel=True`` also trains one model per GPU on two or more GPUs; ``False`` never.
+    ``parallel=None`` (the default) works at once on a CPU with two or more cores when the
+    training is long enough (``PARALLEL_MIN_WORK``) and the processes fit in half the
+    available memory: one process per model, at most one more than
+    there are cores, the cores shared out as threads. With small models a torch thread does
+    more work alone than alongside another one, so this beats one process using every core
+    (benchmarks/README.md). ``parallel=True`` also puts one model on each of two or more GPUs;
+    ``False`` never works at once.
     """
     if parallel is False or n_models < 2:
         return None
@@ -80,7 +95,7 @@ def plan_parallel(
     need, free = data.images.nbytes + processes * WORKER_MEMORY, workers.available_memory()
     if free is not None and need > free / 2:
         log.info(
-            "training in turn: %d processes would need about %.1f GiB, %.1f GiB is available",
+            "models in turn: %d processes would need about %.1f GiB, %.1f GiB is available",
             processes,
             need / 2**30,
             free / 2**30,
@@ -119,29 +134,16 @@ def train_at_once(
     ``progress`` is the factory of :func:`cxrvae.train.runner.train_model`, called in this
     process.
     """
-    processes = min(len(plan.devices), len(latent_dims))
-    log.info(
-        "training latent %s at once: %d processes on %s, %d torch thread%s each",
-        ", ".join(map(str, latent_dims)),
-        processes,
-        ", ".join(sorted(set(plan.devices))),
-        plan.threads,
-        "" if plan.threads == 1 else "s",
-    )
-    images, temporary = images_file(data, out)
-    meta = dataclasses.replace(data, images=data.images[:0].copy())  # sent without the pixels
+    log.info(plan.describe(latent_dims, "training"))
     split = (train_idx, test_idx)
-    tasks = [
-        (_train_in_worker, (images, meta, *split, cfg, out, k, resume, plan.devices[i % n]))
-        for i, k in enumerate(latent_dims)
-        for n in [len(plan.devices)]
-    ]
-    names = [f"latent {k}" for k in latent_dims]
-    try:
+    with shared_images(data, out) as (images, meta):
+        tasks = [
+            (_train_in_worker, (images, meta, *split, cfg, out, k, resume, plan.device(i)))
+            for i, k in enumerate(latent_dims)
+        ]
+        names = [f"latent {k}" for k in latent_dims]
+        processes = min(len(plan.devices), len(latent_dims))
         results = workers.run(tasks, processes, plan.threads, _reporting(progress), names)
-    finally:
-        if temporary:
-            images.unlink(missing_ok=True)
     return dict(zip(latent_dims, results))
 
 
@@ -167,7 +169,7 @@ def _train_in_worker(images, data, train_idx, test_idx, cfg, out, latent_dim, re
     mapped into memory, so every worker shares one copy. Progress goes to the parent through
     :func:`workers.send` as ("start", latent_dim, done, total) and ("row", latent_dim, row).
     """
-    data = dataclasses.replace(data, images=np.load(images, mmap_mode="c"))
+    data = attach_images(data, images)
 
     def progress(latent_dim, done, total):
         workers.send("start", latent_dim, done, total)
@@ -176,6 +178,24 @@ def _train_in_worker(images, data, train_idx, test_idx, cfg, out, latent_dim, re
     return train_model(
         data, train_idx, test_idx, cfg, out, latent_dim, resume, progress, torch.device(device)
     )
+
+
+@contextlib.contextmanager
+def shared_images(data: XrayData, out):
+    """(an ``.npy`` file of ``data``'s images that worker processes map, ``data`` without its
+    pixels to send them), for the time of the ``with`` block; a temporary copy (see
+    :func:`images_file`) is removed after it."""
+    images, temporary = images_file(data, out)
+    try:
+        yield images, dataclasses.replace(data, images=data.images[:0].copy())
+    finally:
+        if temporary:
+            images.unlink(missing_ok=True)
+
+
+def attach_images(data: XrayData, images: Path) -> XrayData:
+    """In a worker: ``data``, sent without its pixels, with the shared images mapped in."""
+    return dataclasses.replace(data, images=np.load(images, mmap_mode="c"))
 
 
 def images_file(data: XrayData, out: Path) -> tuple[Path, bool]:

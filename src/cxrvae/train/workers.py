@@ -85,8 +85,10 @@ def _worker(q, index: int, threads: int, level: int, fn: Callable, args: tuple) 
     root.handlers[:] = [_ToParent()]
     root.setLevel(level)
     import torch
+    from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(threads)
+    threadpool_limits(threads)  # BLAS and OpenMP too: idle threads of one worker spin
     try:
         result = fn(*args)
     except Exception as e:

@@ -1,0 +1,132 @@
+"""``score.html``: what scoring a batch found, findings first, in the report's style; and the
+batch's conclusion in one sentence (the page opens with it, ``score.json`` keeps it)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .. import outputs
+from ..analysis.twosample import MIN_PER_SIDE
+from ..atomic import atomic_write, read_json
+from ..results import SCORE_WORDS, from_dict
+from ..score.summary import ModelScore, ScoreSummary
+from ..thresholds import MIN_EFFECT
+from .page import figure_entry, render
+from .prose import differs, num, pct, plural, sentence, short, signed
+
+P_DIFFERENT = 0.05  # MMD permutation p below this: the batch differs
+
+
+def _differs(m: ModelScore) -> bool:
+    return bool(m.classifier and m.classifier.low > 0.5) or (m.mmd_p or 1.0) < P_DIFFERENT
+
+
+def _auc(m: ModelScore) -> str:
+    c = m.classifier
+    return f"AUROC {num(c.value, 2)} [{num(c.low, 2)}, {num(c.high, 2)}]"
+
+
+def conclusion(s: ScoreSummary) -> str:
+    """One sentence: how the batch differs from the run's test images, or that it does not."""
+    tested = {k: m for k, m in s.models.items() if m.classifier is not None}
+    if not tested:
+        return (
+            f"Too few images for a batch test ({plural(s.n_images, 'image')}; at least "
+            f"{MIN_PER_SIDE}): each image's scores are below."
+        )
+    k = max(tested, key=lambda d: (tested[d].classifier.low, -(tested[d].mmd_p or 1)))
+    m = tested[k]
+    evidence = f"latent {k} tells them apart with {_auc(m)}, MMD p = {num(m.mmd_p, 3)}"
+    if not any(_differs(t) for t in tested.values()):
+        return (
+            f"No difference from the run's test images detected with n = {s.n_images} images "
+            f"(latent {k}: {_auc(m)}, MMD p = {num(m.mmd_p, 3)})."
+        )
+    moved = sorted((s.features or {}).items(), key=lambda kv: -abs(kv[1].effect))
+    moved = [(f, v.effect) for f, v in moved[:2] if abs(v.effect) >= MIN_EFFECT]
+    if not moved:
+        return (
+            f"This batch differs from the run's test images ({evidence}), though no chest-film "
+            f"feature moves by {MIN_EFFECT} SD: the difference is in what the models encode."
+        )
+    by = " and ".join(differs(f, e) for f, e in moved)
+    return f"This batch differs from the run's test images mainly by {by}: {evidence}."
+
+
+def findings(s: ScoreSummary) -> list[str]:
+    """The page's opening lines: the conclusion, the flags, the largest feature shift."""
+    out = [s.conclusion or conclusion(s)]
+    for k, m in s.models.items():
+        expected = m.fpr * s.n_images
+        out.append(
+            f"Latent {k} flags {m.n_flagged} of {s.n_images} images: their {short_score(m)} lie "
+            f"above {pct(1 - m.fpr)} of the test images'; images like the test images would "
+            f"give {num(expected)} at this {pct(m.fpr)} false-positive rate."
+        )
+    if s.features:
+        f, v = max(s.features.items(), key=lambda kv: abs(kv[1].effect))
+        out.append(
+            sentence(
+                f"{short(f)} is the feature that moves most: {num(v.reference, 3)} in the test "
+                f"images, {num(v.batch, 3)} here (d = {signed(v.effect)})."
+            )
+        )
+    return out
+
+
+def short_score(m: ModelScore) -> str:
+    return SCORE_WORDS[m.flag_score].split(" (")[0]
+
+
+def _model_rows(s: ScoreSummary) -> list[list[str]]:
+    rows = []
+    for k, m in s.models.items():
+        rows.append([
+            f"latent {k}", f"{m.n_flagged} of {s.n_images}", num(m.fpr * s.n_images),
+            _auc(m).removeprefix("AUROC ") if m.classifier else "-",
+            num(m.mmd, 4) if m.mmd is not None else "-",
+            num(m.mmd_p, 3) if m.mmd_p is not None else "-",
+            f"{num(m.medians[m.flag_score], 3)} / {num(m.reference_medians[m.flag_score], 3)}",
+        ])  # fmt: skip
+    return rows
+
+
+def _feature_rows(s: ScoreSummary) -> list[list[str]]:
+    items = sorted((s.features or {}).items(), key=lambda kv: -abs(kv[1].effect))
+    return [[short(f), num(v.reference, 3), num(v.batch, 3), signed(v.effect)] for f, v in items]
+
+
+def build_score_page(out) -> Path:
+    """Write ``out/score.html`` from ``score.json`` and the figures in ``out``."""
+    out = Path(out)
+    s = from_dict(ScoreSummary, read_json(out / outputs.SCORE_JSON))
+    any_model = next(iter(s.models.values()))
+    values = {"flag_words": SCORE_WORDS[any_model.flag_score], "fpr": pct(any_model.fpr)}
+    figures = {}
+    for key, spec in outputs.SCORE_FIGURES.items():
+        names = [{"latent_dim": k} for k in s.models] if "{latent_dim}" in spec.path else [{}]
+        figures[spec.section] = figures.get(spec.section, []) + [
+            f for n in names if (f := figure_entry(out, key, spec, n, values))
+        ]
+    html = render(
+        "score.html",
+        s=s,
+        findings=findings(s),
+        model_head=[
+            "model",
+            "flagged",
+            "expected",
+            "classifier AUROC [95% interval]",
+            "MMD²",
+            "MMD p",
+            f"median {short_score(any_model)}: here / test",
+        ],  # fmt: skip
+        model_rows=_model_rows(s),
+        feature_rows=_feature_rows(s),
+        figures=figures,
+        flag_words=values["flag_words"],
+        fpr=values["fpr"],
+        built=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    )
+    return atomic_write(out / outputs.SCORE_PAGE, lambda t: t.write_text(html, encoding="utf-8"))

@@ -1,0 +1,50 @@
+"""The scored images as a batch, against the run's test images: a classifier two-sample test
+and an MMD permutation test in each model's latent space, each score's median, and the shift of
+every chest-film feature (Cohen's d)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..analysis.twosample import MIN_PER_SIDE, classifier_test, mmd_test
+from ..data.features import cohens_d
+from ..results import SCORES
+from ..seeding import derive_seed
+from .images import FLAG_SCORE, ModelImages
+from .summary import FeatureShift, ModelScore
+
+
+def model_score(m: ModelImages, fpr: float, seed: int) -> ModelScore:
+    """What one model says of the batch: its flags, and whether its latent space tells the
+    batch from the test images (tests left out with fewer than ``MIN_PER_SIDE`` images)."""
+    out = ModelScore(
+        flag_score=FLAG_SCORE,
+        fpr=fpr,
+        threshold=m.threshold,
+        n_reference=int(len(m.reference.idx)),
+        n_flagged=int(m.flagged.sum()),
+        medians={s: float(np.median(m.scores.score(s))) for s in SCORES},
+        reference_medians={s: float(np.median(m.reference.score(s))) for s in SCORES},
+    )
+    if min(len(m.scores.idx), len(m.reference.idx)) >= MIN_PER_SIDE:
+        es = derive_seed(seed, f"batch-{m.latent_dim}")
+        out.classifier = classifier_test(m.reference.mu, m.scores.mu, es)
+        out.mmd, out.mmd_p = mmd_test(m.reference.mu, m.scores.mu, es)
+    return out
+
+
+def feature_shifts(reference: dict, batch: dict) -> dict[str, FeatureShift] | None:
+    """Each feature's mean over the test images and the batch, and Cohen's d between them
+    (None with fewer than ``MIN_PER_SIDE`` images on a side)."""
+    n_ref, n_new = len(next(iter(reference.values()))), len(next(iter(batch.values())))
+    if min(n_ref, n_new) < MIN_PER_SIDE:
+        return None
+    side = np.r_[np.zeros(n_ref, int), np.ones(n_new, int)]
+    return {
+        f: FeatureShift(
+            reference=float(np.mean(reference[f])),
+            batch=float(np.mean(batch[f])),
+            effect=cohens_d(np.r_[reference[f], batch[f]], side, 0, 1),
+        )
+        for f in batch
+    }

@@ -1,0 +1,48 @@
+"""What scoring a batch measured, as dataclasses: ``score.json`` is written from them and the
+score page reads them (the per-image numbers are in ``scores.csv``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..results import Auroc
+
+
+@dataclass(kw_only=True)
+class ModelScore:
+    """One model's view of the batch: its flags and whether it tells the batch from the run's
+    test images."""
+
+    flag_score: str  # the score flags rest on (see cxrvae.analysis.atypicality.SCORES)
+    fpr: float  # the false-positive rate the threshold implies on images like the test images
+    threshold: float  # the test images' (1 - fpr) quantile of the flag score
+    n_reference: int  # test images the threshold and the tests rest on
+    n_flagged: int  # images of the batch above the threshold
+    medians: dict[str, float]  # each score's median in the batch
+    reference_medians: dict[str, float]  # and among the test images
+    classifier: Auroc | None = None  # two-sample test in latent space (None: too few images)
+    mmd: float | None = None  # MMD^2 in latent space
+    mmd_p: float | None = None  # its permutation p-value
+
+
+@dataclass(kw_only=True)
+class FeatureShift:
+    """One chest-film feature of the batch against the run's test images."""
+
+    reference: float  # mean over the test images
+    batch: float  # mean over the batch
+    effect: float  # Cohen's d, batch minus test images
+
+
+@dataclass(kw_only=True)
+class ScoreSummary:
+    """Everything in ``score.json``."""
+
+    run: str  # the run folder
+    source: str  # the scored images
+    n_images: int
+    image_size: int
+    notes: list[str]
+    models: dict[int, ModelScore]
+    features: dict[str, FeatureShift] | None = None  # None: too few images
+    conclusion: str = ""  # the one sentence the page opens with

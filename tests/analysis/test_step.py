@@ -1,0 +1,69 @@
+"""The analysis step: models analysed at once in worker processes give what they give in turn
+(t-SNE pinned to its threads gives the same maps; torch's thread count moves only the last
+digits), and the plan keeps two cores for each analysis."""
+
+import shutil
+
+import numpy as np
+import pytest
+
+from cxrvae import outputs
+from cxrvae.analysis import step
+from cxrvae.analysis.latent import TSNE_THREADS
+from cxrvae.analysis.sampling import draw_sample
+from cxrvae.config import RunConfig
+from cxrvae.data.loader import load_data
+from cxrvae.results import to_dict
+from cxrvae.runfolder import read_config, read_split
+from cxrvae.train.parallel import Plan
+
+
+def _flat(tree, where=""):
+    if isinstance(tree, dict):
+        return {k: v for key, sub in tree.items() for k, v in _flat(sub, f"{where}{key}.").items()}
+    if isinstance(tree, list):
+        return {k: v for i, sub in enumerate(tree) for k, v in _flat(sub, f"{where}{i}.").items()}
+    return {where: tree}
+
+
+@pytest.mark.processes
+def test_models_analysed_at_once_match_those_analysed_in_turn(study_copy, tmp_path):
+    _, out = study_copy
+    other = tmp_path / "other"
+    shutil.copytree(out, other)
+    cfg, source = read_config(out)
+    data = load_data(source, cfg.data)
+    results = {}
+    # one worker process analyses both models (two at once on two cores would only contend)
+    for folder, plan in ((out, None), (other, Plan(["cpu"], 2))):
+        sample = draw_sample(data, cfg, folder, *read_split(folder))
+        results[folder] = step.analyze_models(folder, sample, [2, 4], "cpu", plan)
+    for k in (2, 4):
+        a, b = (results[f][k][0] for f in (out, other))
+        np.testing.assert_array_equal(a.clusters, b.clusters)
+        np.testing.assert_allclose(a.mu, b.mu, rtol=1e-5, atol=1e-6)
+        flat_a, flat_b = _flat(to_dict(a.metrics)), _flat(to_dict(b.metrics))
+        assert flat_a.keys() == flat_b.keys()
+        for key, value in flat_a.items():
+            if isinstance(value, float):
+                assert flat_b[key] == pytest.approx(value, rel=1e-4, abs=1e-6), key
+            else:
+                assert flat_b[key] == value, key
+        with np.load(outputs.model_dir(out, k) / outputs.EMBEDDING) as e1:
+            with np.load(outputs.model_dir(other, k) / outputs.EMBEDDING) as e2:
+                np.testing.assert_array_equal(e1["tsne"], e2["tsne"])  # the same map
+    assert not (other / outputs.IMAGES).exists()  # the shared copy of the images is removed
+
+
+def test_the_analysis_plan_keeps_two_cores_for_each_process(monkeypatch):
+    from types import SimpleNamespace
+
+    cfg = RunConfig().replace(train={"device": "cpu"})
+    data = SimpleNamespace(images=np.zeros((5840, 64, 64), np.uint8), image_size=64)
+    for cpus, expected in ((2, None), (4, Plan(["cpu"] * 2, 2)), (16, Plan(["cpu"] * 3, 5))):
+        monkeypatch.setattr(step.workers, "cpu_count", lambda c=cpus: c)
+        assert step.plan_analysis(cfg, 3, data, 4672) == expected, cpus
+    assert TSNE_THREADS == 2
+    monkeypatch.setattr(step.workers, "cpu_count", lambda: 16)
+    assert step.plan_analysis(cfg, 3, data, 4672, parallel=False) is None
+    assert step.plan_analysis(cfg, 3, data, 100) is None  # where training is too short too

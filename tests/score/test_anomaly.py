@@ -1,0 +1,63 @@
+"""Anomaly detection: a run trained on some labels only holds the other labels out, and its
+report says how well each score tells them apart (ROC AUC with an interval)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from cxrvae.cli import main
+from cxrvae.data.synthetic import synthetic_xrays
+
+
+@pytest.fixture(scope="module")
+def anomaly_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("anomaly")
+    images, labels = synthetic_xrays(n=240, size=32, seed=4)
+    np.savez(tmp / "x.npz", images=images, labels=labels,
+             label_names=np.array(["normal", "pneumonia"]))  # fmt: skip
+    out = tmp / "run"
+    args = ["run", str(tmp / "x.npz"), "--out", str(out), "--train-labels", "normal",
+            "--image-size", "32", "--latent-dims", "2", "4", "--widths", "8", "16", "32",
+            "--epochs", "6", "--batch-size", "16", "--lr", "3e-3", "--device", "cpu",
+            "--n-samples", "60", "--perplexity", "10", "-q"]  # fmt: skip
+    assert main(args) == 0
+    return tmp, out, labels
+
+
+def test_only_the_trained_labels_train_and_the_others_are_held_out(anomaly_run):
+    _, out, labels = anomaly_run
+    with np.load(out / "split.npz") as s:
+        train, test, others = s["train"], s["test"], s["others"]
+    assert (labels[train] == 0).all() and (labels[test] == 0).all()
+    assert len(others) and (labels[others] == 1).all()
+    assert not set(others) & set(train)
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["data"]["train_labels"] == ["normal"] and m["data"]["n_others"] == len(others)
+    assert m["data"]["n_train"] == len(train)
+
+
+def test_the_report_gives_each_scores_auroc_with_an_interval(anomaly_run):
+    _, out, _ = anomaly_run
+    m = json.loads((out / "metrics.json").read_text())
+    for k in ("2", "4"):
+        a = m["models"][k]["analysis"]["anomaly"]
+        assert a["trained"] == ["normal"] and a["others"] == ["pneumonia"]
+        assert set(a["auroc"]) == {"above_floor", "neg_elbo", "bits_per_pixel"}
+        for v in a["auroc"].values():
+            assert 0 <= v["low"] <= v["value"] <= v["high"] <= 1
+    html = (out / "report.html").read_text()
+    assert 'id="tab-anomaly"' in html
+    assert "Trained on normal images only" in html and "tells held-out pneumonia images" in html
+
+
+def test_train_labels_that_data_lacks_are_one_line(tmp_path, capsys, tiny_cli):
+    images, labels = synthetic_xrays(n=40, size=32, seed=0)
+    np.savez(tmp_path / "x.npz", images=images, labels=labels,
+             label_names=np.array(["normal", "pneumonia"]))  # fmt: skip
+    args = ["train", str(tmp_path / "x.npz"), "--out", str(tmp_path / "run"), *tiny_cli]
+    assert main([*args, "--train-labels", "healthy"]) == 2
+    assert "no label 'healthy' (the labels are normal, pneumonia)" in capsys.readouterr().err
+    assert main([*args, "--train-labels", "normal", "pneumonia"]) == 2
+    assert "names every label" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
