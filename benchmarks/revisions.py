@@ -61,8 +61,21 @@ def commands(work: Path) -> dict[str, tuple[list[str], Path]]:
     large = make_large(work / "large.npz")
     return {
         "large": (
-            ["train", large, "--out", "{out}", "--latent-dims", "4", "--epochs", "1",
-             "--max-steps", "20", "--image-size", "128", "-q"],
+            [
+                "train",
+                large,
+                "--out",
+                "{out}",
+                "--latent-dims",
+                "4",
+                "--epochs",
+                "1",
+                "--max-steps",
+                "20",
+                "--image-size",
+                "128",
+                "-q",
+            ],
             work,
         ),  # fmt: skip
         "first": (["run", "--out", "{out}", "-q"], work / "first"),

@@ -340,8 +340,9 @@ def _add_score_command(sub) -> None:
         "--fpr",
         type=float,
         default=0.01,
-        help="flag images whose bits per pixel exceed those of all but this share of the run's "
-        "test images: the false-positive rate on images like them (default: 0.01)",
+        help="flag images whose reconstruction error above the floor exceeds that of all but "
+        "this share of the run's test images: the false-positive rate on images like them "
+        "(default: 0.01)",
     )
     g = p.add_argument_group("data")
     g.add_argument(

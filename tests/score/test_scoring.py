@@ -69,7 +69,7 @@ def test_in_a_batch_with_a_tenth_inverted_the_flagged_are_those(scoring_run):
     flagged = np.flatnonzero(m.flagged)
     assert set(inverted) <= set(flagged)
     assert np.isin(flagged, inverted).mean() >= 0.6  # mostly those
-    assert m.percentile["bits_per_pixel"][inverted].min() == 100
+    assert m.percentile["above_floor"][inverted].min() == 100
 
 
 def test_a_darker_batch_stays_darker(scoring_run, new_images):

@@ -60,9 +60,9 @@ def findings(s: ScoreSummary) -> list[str]:
     for k, m in s.models.items():
         expected = m.fpr * s.n_images
         out.append(
-            f"Latent {k} flags {m.n_flagged} of {s.n_images} images: their {short_score(m)} lie "
-            f"above {pct(1 - m.fpr)} of the test images'; images like the test images would "
-            f"give {num(expected)} at this {pct(m.fpr)} false-positive rate."
+            f"Latent {k} flags {m.n_flagged} of {s.n_images} images, whose {short_score(m)} "
+            f"exceeds that of {pct(1 - m.fpr)} of the test images; at this {pct(m.fpr)} "
+            f"false-positive rate, images like the test images would give {num(expected)}."
         )
     if s.features:
         f, v = max(s.features.items(), key=lambda kv: abs(kv[1].effect))

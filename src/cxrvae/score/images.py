@@ -15,7 +15,10 @@ from ..data.xray import XrayData
 from ..results import SCORES
 from ..seeding import derive_seed
 
-FLAG_SCORE = "bits_per_pixel"  # the model's own probability of the image, per pixel
+# Flags rest on the reconstruction error above the floor: on the shared 64 px set it flagged
+# 99.7% of intensity-inverted test images under each model, where bits per pixel flagged 97%,
+# 59% and 43% (latent 4, 16, 32): a larger model gives inverted images a fair likelihood.
+FLAG_SCORE = "above_floor"
 N_NEAREST = 3  # nearest analysed training images listed per image
 TSNE_NEIGHBOURS = 10  # a new point sits at the weighted mean of this many training points
 DISTANCE_BLOCK = 1024  # scored images compared with the training sample at a time

@@ -135,6 +135,12 @@ def _write_csv(scores: Scores, path: Path) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(text.getvalue()))
 
 
+def _short(name: str, width: int = 18) -> str:
+    """A file name that fits under an image: its end, where names differ."""
+    name = str(name)
+    return name if len(name) <= width else "..." + name[-(width - 3) :]
+
+
 def _sample_idx(run_out: Path, latent_dim: int) -> np.ndarray:
     """The run's indices of the analysed training images (the rows nearest neighbours name)."""
     with np.load(outputs.model_dir(run_out, latent_dim) / outputs.EMBEDDING) as e:
@@ -160,7 +166,8 @@ def _draw(scores: Scores, data: XrayData, run: ScoringRun, out: Path) -> None:
         save_figure(
             plot_atypical(
                 data.normalized(top), recon, train_thumbs[m.nearest[top]] / 255.0,
-                [f"{scores.ids[i]}\n{m.percentile[FLAG_SCORE][i]:.0f}th percentile" for i in top],
+                [f"{_short(scores.ids[i])}\n{m.percentile[FLAG_SCORE][i]:.0f}th percentile"
+                 for i in top],
                 f"Latent {k}: the most atypical scored images",
             ),
             figs["atypical"].file(out, latent_dim=k),
