@@ -151,3 +151,23 @@ def study_copy(study, tmp_path):
     copy = tmp_path / "run"
     shutil.copytree(out, copy)
     return tmp, copy
+
+
+SCORING_OPTS = ["--image-size", "32", "--latent-dims", "2", "4", "--widths", "8", "16", "32",
+        "--epochs", "8", "--batch-size", "16", "--lr", "3e-3", "--device", "cpu",
+        "--n-samples", "80", "--perplexity", "10", "-q"]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def scoring_run(tmp_path_factory):
+    """A small trained and analysed run to score with, shared and read-only (a test that scores
+    writes into a folder of its own): (folder of the training npz, the run folder), 200 synthetic
+    X-rays of 32 px."""
+    from cxrvae.cli import main
+
+    tmp = tmp_path_factory.mktemp("scoring")
+    images, labels = synthetic_xrays(n=200, size=32, seed=11)
+    np.savez(tmp / "train.npz", images=images, labels=labels,
+             label_names=np.array(["normal", "pneumonia"]))  # fmt: skip
+    assert main(["run", str(tmp / "train.npz"), "--out", str(tmp / "run"), *SCORING_OPTS]) == 0
+    return tmp, tmp / "run"

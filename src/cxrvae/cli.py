@@ -325,7 +325,8 @@ def _add_score_command(sub) -> None:
         "held-out test images: reconstruction error above the floor, negative ELBO, bits per "
         "pixel, their percentile among the test images, a flag, the nearest training images "
         "and the place on RUN's maps (scores.csv); test the batch against the test images "
-        "(classifier AUROC, MMD, feature shifts); write score.html.",
+        "(classifier AUROC, MMD, feature shifts); write score.html. Scored into RUN/scores, "
+        "the batch becomes a layer of RUN/explorer.html, which is built again.",
     )
     p.add_argument("run", type=Path, metavar="RUN", help="a run folder trained and analysed")
     p.add_argument("data", metavar="DATA", help=DATA_HELP)

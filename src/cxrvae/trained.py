@@ -17,6 +17,7 @@ from .config import RunConfig
 from .data.loader import load_data
 from .data.xray import XrayData
 from .errors import ConfigError, RunFolderError
+from .report.explorer import build_explorer
 from .report.score_page import build_score_page, conclusion
 from .results import StudyMetrics, to_dict
 from .runfolder import (
@@ -54,7 +55,8 @@ def score_study(
     beyond the threshold that a share ``fpr`` of them exceed; the batch is tested against the
     test images. With ``write``, ``scores.csv``, ``score.json``, ``score.html``, the figures and
     the explorer's layer go to ``out`` (default ``RUN/scores/<name of DATA>``), created only once
-    everything is read and scored: bad input writes nothing.
+    everything is read and scored: bad input writes nothing. A batch scored into ``RUN/scores``
+    becomes a layer of the run's ``explorer.html``, which is built again.
     """
     if not 0 < fpr < 1:
         raise ConfigError(f"fpr must be between 0 and 1, got {fpr}")
@@ -68,6 +70,8 @@ def score_study(
         write_json(out / outputs.SCORE_JSON, to_dict(scores.summary))
         log.info("scores: %s", out / outputs.SCORES_CSV)
         log.info("score page: %s", build_score_page(out))
+        if out.resolve().parent == (r.out / outputs.SCORES_DIR).resolve():
+            log.info("explorer, with this batch as a layer: %s", build_explorer(r.out))
     return scores
 
 
@@ -115,8 +119,10 @@ class Run:
 
     def embedding(self, latent_dim: int) -> dict[str, np.ndarray]:
         """The analysed sample of one model: ``sample_idx``, ``mu``, ``pca``, ``tsne``,
-        ``clusters``, ``recon`` (uint8), and the interpolations (``axes``, ``t``, ``frames``).
-        """
+        ``clusters``, ``recon`` (uint8), ``error``, ``neighbours`` and ``neighbour_distances``,
+        the interpolations (``axes``, ``t``, ``frames``), the decoded grid over the PCA map
+        (``grid_x``, ``grid_y``, ``grid_z``, ``grid``) and the traversals (``traversal_*``);
+        see :mod:`cxrvae.analysis.embedding`."""
         path = outputs.model_dir(self.out, latent_dim) / outputs.EMBEDDING
         if not path.exists():
             raise RunFolderError(f"{path}: no analysis yet (run analyze_study first)")

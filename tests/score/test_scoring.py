@@ -14,6 +14,7 @@ from cxrvae import outputs
 from cxrvae.cli import main
 from cxrvae.data.loader import load
 from cxrvae.data.synthetic import synthetic_xrays
+from cxrvae.report.explorer import explorer_payload
 from cxrvae.results import from_dict
 from cxrvae.score.summary import ScoreSummary
 
@@ -83,7 +84,7 @@ def test_a_darker_batch_stays_darker(scoring_run, new_images):
     assert any("normalised with the run's pixel range" in n for n in scores.summary.notes)
 
 
-def test_the_cli_writes_scores_page_and_layer_and_leaves_the_run_alone(scoring_run, tmp_path):
+def test_the_cli_writes_scores_and_a_layer_and_leaves_the_rest_of_the_run(scoring_run, tmp_path):
     tmp, run_dir = scoring_run
     run = tmp_path / "run"
     shutil.copytree(run_dir, run)
@@ -92,8 +93,11 @@ def test_the_cli_writes_scores_page_and_layer_and_leaves_the_run_alone(scoring_r
     np.savez(tmp_path / "new.npz", images=images, ids=np.array([f"f{i}.png" for i in range(30)]))
     assert main(["score", str(run), str(tmp_path / "new.npz"), "-q"]) == 0
     out = run / "scores" / "new"
-    after = {k: v for k, v in _digest(run).items() if not k.startswith("scores/")}
-    assert after == before  # the run's own files are untouched
+    after = _digest(run)
+    changed = {k for k in before if after[k] != before[k]}
+    assert changed == {"explorer.html"}  # built again with the new layer; the rest untouched
+    assert set(after) - set(before) <= {k for k in after if k.startswith("scores/new/")}
+    assert [layer["name"] for layer in explorer_payload(run)["layers"]] == ["new"]
     with open(out / "scores.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 30 and rows[3]["id"] == "f3.png"

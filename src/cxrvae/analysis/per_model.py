@@ -13,17 +13,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..atomic import save_npz
-from ..data.xray import as_uint8
 from ..figures.common import plot_image_grid, save_figure
 from ..outputs import EMBEDDING, FIGURES, model_dir
 from ..results import ModelAnalysis
 from ..seeding import derive_seed
 from . import latent as lt
-from .paths import Paths, interpolation_step, probe_step, traversal_step
+from .embedding import save_embedding
+from .paths import interpolation_step, probe_step, traversal_step
 from .reconstruction import baseline_step, likelihood_step, reconstruction_step, reference_step
-from .sampling import THUMBNAIL, Sample
-from .structure import Clustering, Maps, cluster_step, map_step
+from .sampling import Sample
+from .structure import cluster_step, map_step
 
 N_GENERATED = 16  # images decoded from the prior
 
@@ -37,27 +36,6 @@ class AnalysedModel:
     clusters: np.ndarray  # (n_samples,)
     recon: np.ndarray  # (n_reconstructions, H, W) the shared test images, reconstructed
     bce_above_floor: np.ndarray  # (n_test,)
-
-
-def _save_embedding(path, s: Sample, mu, maps: Maps, clustering: Clustering, recon, paths: Paths):
-    """What the explorer shows of one model: coordinates, clusters, images, interpolations."""
-    its = paths.interpolations
-    axes = list(its)
-    save_npz(
-        path,
-        compressed=True,
-        sample_idx=np.asarray(s.sample_idx),
-        mu=mu.astype(np.float32),
-        pca=maps.pca.astype(np.float32),
-        tsne=maps.tsne.astype(np.float32),
-        clusters=clustering.clusters.astype(np.int64),
-        recon=as_uint8(recon, THUMBNAIL),
-        axes=np.asarray(axes),
-        axis_labels=np.asarray([its[a].label for a in axes]),
-        t=np.stack([its[a].t for a in axes]).astype(np.float32),
-        frames=np.stack([as_uint8(its[a].images, THUMBNAIL) for a in axes]),
-        endpoints=np.asarray([its[a].endpoints for a in axes]),
-    )
 
 
 def _generated(model, s: Sample, latent_dim: int) -> None:
@@ -83,9 +61,7 @@ def analyze_model(model, s: Sample, latent_dim: int) -> AnalysedModel:
     likelihood = likelihood_step(model, s, latent_dim)
     anomaly = reference_step(model, s, latent_dim)
     traversal = traversal_step(model, mu, paths.kl_per_dim, s, latent_dim)
-    # The sample's reconstructions for the explorer: its means are already encoded.
-    embedding = model_dir(s.out, latent_dim) / EMBEDDING
-    _save_embedding(embedding, s, mu, maps, clustering, lt.decode(model, mu), paths)
+    save_embedding(model_dir(s.out, latent_dim) / EMBEDDING, model, s, mu, maps, clustering, paths)
     _generated(model, s, latent_dim)
     evr = maps.explained_variance
     metrics = ModelAnalysis(

@@ -109,6 +109,11 @@ def draw_sample(data: XrayData, cfg: RunConfig, out, train_idx, test_idx, other_
         images=sample.thumbnails,
         labels=np.full(len(sample_idx), -1) if labels is None else labels,
         label_names=np.asarray(data.label_names or [], dtype=str),
+        ids=np.asarray(
+            data.ids[sample_idx] if data.ids is not None else [f"#{i}" for i in sample_idx],
+            dtype=str,
+        ),
+        **{f"feature_{name}": v.astype(np.float32) for name, v in sample.features.items()},
     )
     return sample
 
