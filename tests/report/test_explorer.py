@@ -21,7 +21,7 @@ from cxrvae.analysis import latent as lt
 from cxrvae.analysis.embedding import GRID, N_NEIGHBOURS
 from cxrvae.data.synthetic import synthetic_xrays
 from cxrvae.data.xray import as_uint8
-from cxrvae.report.explorer import JPEG_QUALITY, explorer_payload
+from cxrvae.report.explorer import JPEG_QUALITY, build_explorer, explorer_payload
 from cxrvae.trained import open_run
 
 CHROMIUM = next(
@@ -324,3 +324,23 @@ def test_a_scored_batch_is_a_layer_with_its_flags(page):
     assert "11 scored images" in driver.find_element(By.ID, "search-count").text  # new1, new10..19
     box.click()
     assert "batch" not in _js(driver, "[...window.explorer.state.layers].join()")
+
+
+def test_a_run_analysed_by_an_earlier_version_still_gets_its_maps(study_copy):
+    """Without the grid, neighbours and traversals (and ids and features in sample.npz), the
+    page shows what there is and asks for the analysis again."""
+    _, out = study_copy
+    old = {"grid", "grid_x", "grid_y", "grid_z", "error", "neighbours", "neighbour_distances"}
+    for k in (2, 4):
+        path = out / f"latent_{k}" / "embedding.npz"
+        with np.load(path) as e:
+            kept = {n: e[n] for n in e.files if n not in old and not n.startswith("traversal_")}
+        np.savez_compressed(path, **kept)
+    with np.load(out / "sample.npz") as f:
+        kept = {n: f[n] for n in f.files if n != "ids" and not n.startswith("feature_")}
+    np.savez(out / "sample.npz", **kept)
+    payload = explorer_payload(out)
+    assert payload["ids"][:2] == ["#0", "#1"] and payload["features"] == []
+    assert all("grid" not in m and "neighbours" not in m for m in payload["models"])
+    html = build_explorer(out).read_text()
+    assert "cxrvae analyze RUN" in html
