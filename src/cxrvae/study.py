@@ -180,8 +180,7 @@ def train_study(
         progress = None  # under torchrun, rank 0 reports
     elif tensorboard:
         progress = tensorboard_logs.logged(progress, out)
-    split = (train_idx, test_idx)
-    models = train_models(data, *split, cfg, out, resume, progress, parallel, devices)
+    models = train_models(data, train_idx, test_idx, cfg, out, resume, progress, parallel, devices)
     timings.train = time.perf_counter() - t0
     metrics = StudyMetrics(data=summary, models=models, timings=timings)
     if is_main():
