@@ -112,6 +112,8 @@ def test_effect_sizes_feature_histograms_and_duplicate_pairs(imgs):
     fig = DF.plot_duplicate_pairs(imgs[:3], imgs[3:6], [0.0, 0.01, 0.02], [True, False, False], 7)
     assert len(_image_axes(fig)) == 6 and "7 near-identical pairs" in fig._suptitle.get_text()
     assert "train / test" in fig.axes[0].get_title()
+    fig = DF.plot_duplicate_pairs(imgs[:1], imgs[1:2], [0.0], [False], 1)
+    assert fig._suptitle.get_text() == "1 near-identical pair"
 
 
 def test_model_reference_figures(imgs):

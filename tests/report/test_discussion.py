@@ -53,7 +53,11 @@ def test_reconstruction_answer_follows_the_error(above, verdict, where, construc
     [
         ((0.5, 0.6, 0.7), "remove 50% to 70% of the error"),
         ((-0.1, -0.2, -0.3), "PCA with as many components reconstructs better than every model"),
-        ((-0.1, 0.2, 0.3), "Only latent 16 and 32 beat PCA"),
+        ((-0.1, 0.2, 0.3), "Only latent 16 and 32 beat PCA with as many components; latent 4 pays"),
+        (
+            (-0.1, -0.2, 0.3),
+            "Only latent 32 beats PCA with as many components; latent 4 and 16 pay",
+        ),
     ],
 )
 def test_reconstruction_why_follows_the_linear_baseline(removed, verdict, constructed):
@@ -84,7 +88,9 @@ def test_cluster_answer_follows_the_ari(ari, verdict, constructed):
 
 def test_axes_name_the_leading_features_and_what_does_not_change(constructed):
     a = _answers(constructed())["axes"]
-    assert "Most paths change exposure" in a.answer
+    assert (
+        "Most paths change exposure" in a.answer and "the largest change is in exposure" in a.answer
+    )
     cell = a.table.rows[0][1]
     assert "exposure -2.00 SD; contrast +1.00 SD" in cell  # the two largest, no "also" list
     assert "sharpness" not in cell

@@ -138,8 +138,11 @@ def plot_duplicate_pairs(first, second, distances, straddling, total: int) -> Fi
         show_image(axes[1, i], second[i])
     axes[0, 0].set_ylabel("image", fontsize=9)
     axes[1, 0].set_ylabel("its twin", fontsize=9)
-    fig.suptitle(
-        f"{total} near-identical pairs; {n} shown, those across the train/test split first"
-    )
+    if total == 1:
+        title = "1 near-identical pair"
+    else:
+        shown = "" if n == total else f"; {n} shown"
+        title = f"{total} near-identical pairs{shown}, those across the train/test split first"
+    fig.suptitle(title)
     fig.tight_layout()
     return fig

@@ -155,10 +155,16 @@ def _recon_why(dims, rates, base, ll) -> list[str]:
         )
     else:
         better = [d for d in dims if base[d].error_removed > 0]
+        worse = [d for d in dims if d not in better]
         verb = "beats" if len(better) == 1 else "beat"
+        pays = (
+            "pays more in KL for its code than its non-linear decoder recovers"
+            if len(worse) == 1
+            else "pay more in KL for their codes than their non-linear decoders recover"
+        )
         why.append(
-            f"Only latent {listed(better)} {verb} PCA with as many components; the others pay "
-            "more in KL for their code than their non-linear decoder recovers."
+            f"Only latent {listed(better)} {verb} PCA with as many components; latent "
+            f"{listed(worse)} {pays}."
         )
     best = max(dims, key=lambda d: ll[d].nats)
     gaps = [ll[d].gap for d in dims]

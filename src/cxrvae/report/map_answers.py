@@ -131,8 +131,9 @@ def axes_answer(analysed, comparison, label_names) -> Answer:
     top = list(counts)[:2]
     if top:
         answer = (
-            f"Most paths change {' and '.join(short(f) for f in top)}: {short(top[0])} changes "
-            f"most along {counts[top[0]]} of the {comparison.n_paths} paths"
+            f"Most paths change {' and '.join(short(f) for f in top)}: along "
+            f"{counts[top[0]]} of the {comparison.n_paths} paths the largest change is in "
+            f"{short(top[0])}"
         )
     else:
         answer = f"No path changes a measured feature by {MIN_EFFECT} SD or more"
