@@ -50,9 +50,10 @@ def test_an_identical_twin_is_a_neighbour_and_the_image_is_not(codes):
 
 
 def test_the_grid_covers_the_map_and_maps_back_through_its_pca(codes, model):
-    pca = lt.pca(codes, derive_seed(0, "pca"))[0]
-    maps = Maps(pca=pca, tsne=pca, explained_variance=np.ones(6), trustworthiness={})
-    g = decoded_grid(model, codes, maps, seed=0)
+    projection = lt.fit_pca(codes, derive_seed(0, "pca"))
+    pca = projection.transform(codes)[:, :2]
+    maps = Maps(pca=pca, tsne=pca, projection=projection, trustworthiness={})
+    g = decoded_grid(model, maps)
     assert g["grid_x"].shape == g["grid_y"].shape == (GRID,)
     assert g["grid_z"].shape == (GRID * GRID, 6) and g["grid"].shape == (GRID * GRID, 32, 32)
     for c, axis in enumerate((g["grid_x"], g["grid_y"])):

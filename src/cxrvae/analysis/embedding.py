@@ -11,7 +11,6 @@ from sklearn.neighbors import NearestNeighbors
 
 from ..atomic import save_npz
 from ..data.xray import as_uint8
-from ..seeding import derive_seed
 from . import evidence as ev
 from . import latent as lt
 from .paths import Paths
@@ -50,7 +49,7 @@ def save_embedding(path, model, s: Sample, mu, maps: Maps, clustering: Clusterin
         t=np.stack([its[a].t for a in axes]).astype(np.float32),
         frames=np.stack([as_uint8(its[a].images, THUMBNAIL) for a in axes]),
         endpoints=np.asarray([its[a].endpoints for a in axes]),
-        **decoded_grid(model, mu, maps, s.cfg.seed),
+        **decoded_grid(model, maps),
         **traversals(model, mu, paths.kl_per_dim, clustering),
     )
 
@@ -66,14 +65,14 @@ def nearest_neighbours(mu: np.ndarray, k: int = N_NEIGHBOURS) -> tuple[np.ndarra
     return rows[keep].reshape(len(mu), k), distance[keep].reshape(len(mu), k)
 
 
-def decoded_grid(model, mu, maps: Maps, seed: int) -> dict[str, np.ndarray]:
+def decoded_grid(model, maps: Maps) -> dict[str, np.ndarray]:
     """The images decoded at a ``GRID`` x ``GRID`` grid over the PCA map: each point (x, y)
     mapped back to latent space through the map's PCA (the other components at the mean).
 
     Returns ``grid_x``, ``grid_y`` (GRID,) the coordinates, ``grid_z`` (GRID * GRID, D) the
     codes (row-major: y outer, x inner) and ``grid`` (GRID * GRID, s, s) uint8 the images.
     """
-    pca = lt.fit_pca(mu, derive_seed(seed, "pca"))  # the map's PCA, fitted again
+    pca = maps.projection
     axes = []
     for c in (0, 1):
         lo, hi = maps.pca[:, c].min(), maps.pca[:, c].max()

@@ -9,6 +9,7 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.decomposition import PCA
 
 from ..data.xray import label_word
 from ..figures.analysis import plot_cluster_gallery, plot_maps, plot_silhouette
@@ -57,10 +58,15 @@ class Maps:
 
     pca: np.ndarray
     tsne: np.ndarray
-    explained_variance: np.ndarray  # (latent_dim,) PCA explained-variance ratios
+    projection: PCA  # the fitted PCA whose first two coordinates ``pca`` holds
     trustworthiness: dict[str, float]  # "pca", "tsne"
     knn_accuracy: dict[str, float] | None = None  # "latent", "pca", "tsne"
     probe_auc: float | None = None
+
+    @property
+    def explained_variance(self) -> np.ndarray:
+        """(latent_dim,) the PCA's explained-variance ratios."""
+        return self.projection.explained_variance_ratio_
 
 
 def _choose_n_clusters(mu, s: Sample, latent_dim: int) -> tuple[int, dict[int, float]]:
@@ -137,7 +143,8 @@ def map_step(mu, clusters, s: Sample, latent_dim: int) -> Maps:
     """PCA and t-SNE maps of ``mu`` coloured by cluster (and label)."""
     seed, name = s.cfg.seed, f"Latent {latent_dim}"
     n_clusters = int(clusters.max()) + 1
-    pca_xy, evr = lt.pca(mu, derive_seed(seed, "pca"))
+    projection = lt.fit_pca(mu, derive_seed(seed, "pca"))
+    pca_xy, evr = projection.transform(mu)[:, :2], projection.explained_variance_ratio_
     tsne_xy = lt.tsne(mu, s.cfg.analysis.perplexity, derive_seed(seed, "tsne"))
     save_figure(
         plot_maps(
@@ -153,7 +160,7 @@ def map_step(mu, clusters, s: Sample, latent_dim: int) -> Maps:
     maps = Maps(
         pca=pca_xy,
         tsne=tsne_xy,
-        explained_variance=evr,
+        projection=projection,
         trustworthiness={
             "pca": ev.map_trustworthiness(mu, pca_xy),
             "tsne": ev.map_trustworthiness(mu, tsne_xy),
