@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.neighbors import NearestNeighbors
 
 from .. import outputs
 from ..analysis import latent as lt
@@ -21,7 +22,22 @@ from ..seeding import derive_seed
 FLAG_SCORE = "above_floor"
 N_NEAREST = 3  # nearest analysed training images listed per image
 TSNE_NEIGHBOURS = 10  # a new point sits at the weighted mean of this many training points
-DISTANCE_BLOCK = 1024  # scored images compared with the training sample at a time
+
+
+@dataclass
+class AnalysedSample:
+    """The run's analysed training images under one model, as its analysis saved them."""
+
+    sample_idx: np.ndarray  # (m,) their indices in the run's set
+    mu: np.ndarray  # (m, latent_dim) posterior means
+    pca: np.ndarray  # (m, 2) the run's PCA map
+    tsne: np.ndarray  # (m, 2) the run's t-SNE map
+
+    @classmethod
+    def load(cls, folder) -> AnalysedSample:
+        """From ``folder/embedding.npz`` (``folder``: a run's ``latent_<k>``)."""
+        with np.load(folder / outputs.EMBEDDING) as e:
+            return cls(**{name: e[name] for name in ("sample_idx", "mu", "pca", "tsne")})
 
 
 @dataclass
@@ -32,6 +48,7 @@ class ModelImages:
     latent_dim: int
     scores: ImageScores
     reference: ImageScores
+    analysed: AnalysedSample  # the rows ``nearest`` names, and the maps the images lie on
     percentile: dict[str, np.ndarray]  # by score: (n,) share of test images scoring lower, in %
     threshold: float  # of the flag score
     flagged: np.ndarray  # (n,) bool
@@ -58,17 +75,17 @@ def score_with_model(model, data: XrayData, run_out, seed: int, fpr: float) -> M
         for s in SCORES
     }
     threshold = float(np.quantile(reference.score(FLAG_SCORE), 1 - fpr))
-    with np.load(folder / outputs.EMBEDDING) as e:
-        train_mu, train_tsne = e["mu"], e["tsne"]
-    nearest, distance = _nearest(scores.mu, train_mu, max(N_NEAREST, TSNE_NEIGHBOURS))
-    pca = lt.fit_pca(train_mu, derive_seed(seed, "pca")).transform(scores.mu)[:, :2]
+    analysed = AnalysedSample.load(folder)
+    nearest, distance = _nearest(scores.mu, analysed.mu, max(N_NEAREST, TSNE_NEIGHBOURS))
+    pca = lt.fit_pca(analysed.mu, derive_seed(seed, "pca")).transform(scores.mu)[:, :2]
     weights = 1.0 / (distance[:, :TSNE_NEIGHBOURS] + 1e-9)
-    tsne = (weights[..., None] * train_tsne[nearest[:, :TSNE_NEIGHBOURS]]).sum(1)
+    tsne = (weights[..., None] * analysed.tsne[nearest[:, :TSNE_NEIGHBOURS]]).sum(1)
     tsne /= weights.sum(1, keepdims=True)
     return ModelImages(
         latent_dim=k,
         scores=scores,
         reference=reference,
+        analysed=analysed,
         percentile=percentile,
         threshold=threshold,
         flagged=scores.score(FLAG_SCORE) > threshold,
@@ -81,16 +98,10 @@ def score_with_model(model, data: XrayData, run_out, seed: int, fpr: float) -> M
 
 def _nearest(mu: np.ndarray, train: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Rows of the ``k`` nearest ``train`` means (m, D) of each ``mu`` (n, D), and their
-    Euclidean distances, nearest first; by blocks of images."""
+    Euclidean distances, nearest first (scikit-learn's exact search, in float64)."""
     k = min(k, len(train))
-    sq = (train.astype(np.float64) ** 2).sum(1)
-    rows, dists = [], []
-    for start in range(0, len(mu), DISTANCE_BLOCK):
-        x = mu[start : start + DISTANCE_BLOCK].astype(np.float64)
-        d2 = np.maximum((x**2).sum(1)[:, None] + sq[None] - 2 * x @ train.T, 0)
-        part = np.argsort(d2, axis=1, kind="stable")[:, :k]
-        rows.append(part)
-        dists.append(np.sqrt(np.take_along_axis(d2, part, 1)))
-    if not rows:
+    if not len(mu):
         return np.zeros((0, k), int), np.zeros((0, k))
-    return np.concatenate(rows), np.concatenate(dists)
+    search = NearestNeighbors(n_neighbors=k).fit(train.astype(np.float64))
+    distance, rows = search.kneighbors(mu.astype(np.float64))
+    return rows, distance

@@ -121,8 +121,7 @@ def _write_csv(scores: Scores, path: Path) -> None:
         head += [p + s for s in SCORES] + [p + "percentile", p + "flagged", p + "nearest",
                                            p + "nearest_distance", p + "pca1", p + "pca2",
                                            p + "tsne1", p + "tsne2"]  # fmt: skip
-        train_idx = _sample_idx(Path(scores.summary.run), k)
-        nearest = [";".join(map(str, train_idx[r])) for r in m.nearest]
+        nearest = [";".join(map(str, m.analysed.sample_idx[r])) for r in m.nearest]
         columns += [m.scores.score(s) for s in SCORES] + [
             m.percentile[FLAG_SCORE], m.flagged.astype(int), nearest, m.nearest_distance[:, 0],
             m.pca[:, 0], m.pca[:, 1], m.tsne[:, 0], m.tsne[:, 1],
@@ -139,12 +138,6 @@ def _short(name: str, width: int = 18) -> str:
     """A file name that fits under an image: its end, where names differ."""
     name = str(name)
     return name if len(name) <= width else "..." + name[-(width - 3) :]
-
-
-def _sample_idx(run_out: Path, latent_dim: int) -> np.ndarray:
-    """The run's indices of the analysed training images (the rows nearest neighbours name)."""
-    with np.load(outputs.model_dir(run_out, latent_dim) / outputs.EMBEDDING) as e:
-        return e["sample_idx"]
 
 
 def _draw(scores: Scores, data: XrayData, run: ScoringRun, out: Path) -> None:
@@ -172,10 +165,8 @@ def _draw(scores: Scores, data: XrayData, run: ScoringRun, out: Path) -> None:
             ),
             figs["atypical"].file(out, latent_dim=k),
         )  # fmt: skip
-        with np.load(outputs.model_dir(run.out, k) / outputs.EMBEDDING) as e:
-            train_pca, train_tsne = e["pca"], e["tsne"]
         save_figure(
-            plot_on_maps(train_pca, train_tsne, m.pca, m.tsne, m.flagged,
+            plot_on_maps(m.analysed.pca, m.analysed.tsne, m.pca, m.tsne, m.flagged,
                          f"Latent {k}: {len(m.pca)} scored images on the run's maps"),
             figs["maps"].file(out, latent_dim=k),
         )  # fmt: skip
