@@ -82,10 +82,11 @@ def stages(run: Path, new: Path) -> None:
 
     t = time.perf_counter()
     r = open_for_scoring(run)
-    data, notes = load_images(new, r)
+    images = load_images(new, r)
+    data = images.data
     print(f"  read the images           {time.perf_counter() - t:6.1f} s")
     t = time.perf_counter()
-    scores = step.score_batch(r, data, notes, 0.01, "cpu")
+    scores = step.score_batch(r, images, 0.01, "cpu")
     print(f"  score with every model    {time.perf_counter() - t:6.1f} s  (and the batch tests)")
     t = time.perf_counter()
     cxrvae.open_run(run).score(data, out=run.parent / "scores_stage", overwrite=True)

@@ -61,12 +61,12 @@ def score_study(
     if not 0 < fpr < 1:
         raise ConfigError(f"fpr must be between 0 and 1, got {fpr}")
     r = open_for_scoring(run)
-    data, notes = load_images(source, r, layout, drop_invalid)
-    scores = score_batch(r, data, notes, fpr, resolve_device(r.config.train.device))
+    images = load_images(source, r, layout, drop_invalid)
+    scores = score_batch(r, images, fpr, resolve_device(r.config.train.device))
     scores.summary.conclusion = conclusion(scores.summary)
     if write:
         out = prepare_score_dir(out or default_out(r.out, source), overwrite)
-        write_scores(scores, data, r, out)
+        write_scores(scores, images.data, r, out)
         write_json(out / outputs.SCORE_JSON, to_dict(scores.summary))
         log.info("scores: %s", out / outputs.SCORES_CSV)
         log.info("score page: %s", build_score_page(out))

@@ -24,6 +24,16 @@ CHUNK = 2048  # images checked at a time for pixels outside the run's range
 
 
 @dataclass
+class NewImages:
+    """The images to score as the run's models see them, how they were read, and the share of
+    each image's pixels that fell outside the run's range (clipped to it)."""
+
+    data: XrayData
+    notes: list[str]
+    clipped: np.ndarray  # (n,)
+
+
+@dataclass
 class ScoringRun:
     """A run folder ready to score with: its settings, metrics and the models to use."""
 
@@ -68,9 +78,11 @@ def check_model(model, run: ScoringRun, latent_dim: int, path: Path) -> None:
         )
 
 
-def load_images(source, run: ScoringRun, layout: str = "auto", drop_invalid: bool = False):
+def load_images(
+    source, run: ScoringRun, layout: str = "auto", drop_invalid: bool = False
+) -> NewImages:
     """The images of ``source`` (a file, folder or set's name, or an :class:`XrayData` loaded
-    at the run's image size) as the run's models see them, and notes on how they were read.
+    at the run's image size) as the run's models see them, with notes on how they were read.
 
     Raises :class:`DataError` naming the file and the problem.
     """
@@ -98,16 +110,16 @@ def load_images(source, run: ScoringRun, layout: str = "auto", drop_invalid: boo
                 f"these images are {data.source_dtype} in the source, the run's were {stored}: "
                 "their values are compared on the run's scale"
             )
-        outside = np.concatenate(
-            [data.outside_range(np.arange(s, min(len(data), s + CHUNK)))
-             for s in range(0, len(data), CHUNK)]
-        )  # fmt: skip
-        if outside.any():
-            notes.append(
-                f"{int((outside > 0).sum())} of {len(data)} images have pixels outside that "
-                f"range ({100 * outside.mean():.1f}% of all pixels), clipped to it"
-            )
-    return data, notes
+    n = len(data)
+    outside = np.concatenate(
+        [data.outside_range(np.arange(s, min(n, s + CHUNK))) for s in range(0, n, CHUNK)]
+    ) if n else np.zeros(0)  # fmt: skip
+    if d.normalize == "global" and outside.any():
+        notes.append(
+            f"{int((outside > 0).sum())} of {n} images have pixels outside that "
+            f"range ({100 * outside.mean():.1f}% of all pixels), clipped to it"
+        )
+    return NewImages(data, notes, outside)
 
 
 def _run_range(run: ScoringRun) -> tuple[float, float]:

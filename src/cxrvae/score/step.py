@@ -27,7 +27,7 @@ from ..results import SCORE_WORDS, SCORES
 from ..train.checkpoints import load_model
 from .batch import feature_shifts, model_score
 from .images import FLAG_SCORE, ModelImages, score_with_model
-from .loading import ScoringRun, check_model
+from .loading import NewImages, ScoringRun, check_model
 from .summary import ScoreSummary
 
 N_ATYPICAL = 6  # rows of the atypical-images figure
@@ -46,10 +46,10 @@ class Scores:
     atypical: dict[int, tuple[np.ndarray, np.ndarray]]  # k -> (indices, reconstructions)
 
 
-def score_batch(run: ScoringRun, data: XrayData, notes: list, fpr: float, device) -> Scores:
-    """Every image of ``data`` (read by :func:`cxrvae.score.loading.load_images`) under every
-    trained model of ``run``, and the batch against the run's test images."""
-    seed, models, atypical = run.config.seed, {}, {}
+def score_batch(run: ScoringRun, images: NewImages, fpr: float, device) -> Scores:
+    """Every image (read by :func:`cxrvae.score.loading.load_images`) under every trained
+    model of ``run``, and the batch against the run's test images."""
+    data, seed, models, atypical = images.data, run.config.seed, {}, {}
     for k in run.latent_dims:
         path = outputs.model_dir(run.out, k) / outputs.WEIGHTS
         model = load_model(path, device)
@@ -65,15 +65,12 @@ def score_batch(run: ScoringRun, data: XrayData, notes: list, fpr: float, device
         source=data.source,
         n_images=n,
         image_size=data.image_size,
-        notes=notes,
+        notes=images.notes,
         models={k: model_score(m, fpr, seed) for k, m in models.items()},
         features=feature_shifts(reference, features_of(data, np.arange(n))),
     )
     ids = data.ids if data.ids is not None else np.array([f"{i:06d}" for i in range(n)])
-    clipped = np.concatenate(
-        [data.outside_range(np.arange(s, min(n, s + 2048))) for s in range(0, n, 2048)]
-    ) if n else np.zeros(0)  # fmt: skip
-    return Scores(summary, np.asarray(ids, dtype=str), clipped, models, atypical)
+    return Scores(summary, np.asarray(ids, dtype=str), images.clipped, models, atypical)
 
 
 def default_out(run_out, source) -> Path:
