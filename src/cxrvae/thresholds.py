@@ -26,3 +26,4 @@ PROBE_SOME = 0.65  # at or above: in part
 PROBE_MOVE = 0.3  # a path moves the label probability by this much: it follows the label
 BETTER = 0.02  # a relative difference below this is "about the same" (reconstruction error)
 COLLAPSED = 1  # at most this many dimensions carrying information: posterior collapse
+P_DIFFERENT = 0.05  # MMD permutation p below this: a scored batch differs from the test images

@@ -11,11 +11,9 @@ from ..analysis.twosample import MIN_PER_SIDE
 from ..atomic import atomic_write, read_json
 from ..results import SCORE_WORDS, from_dict
 from ..score.summary import ModelScore, ScoreSummary
-from ..thresholds import MIN_EFFECT
+from ..thresholds import MIN_EFFECT, P_DIFFERENT
 from .page import figure_entry, render
 from .prose import differs, num, pct, plural, sentence, short, signed
-
-P_DIFFERENT = 0.05  # MMD permutation p below this: the batch differs
 
 
 def _differs(m: ModelScore) -> bool:
