@@ -26,8 +26,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 SHARED = Path(__file__).resolve().parents[1].parent / "shared/data/pediatric_cxr_64.npz"
 
 
@@ -64,18 +62,21 @@ def seconds(fn, *args) -> float:
 def analysis_cost(run: Path) -> None:
     """Time what the explorer adds to each model's analysis."""
     from cxrvae.analysis.embedding import decoded_grid, nearest_neighbours, traversals
+    from cxrvae.analysis.latent import fit_pca
     from cxrvae.analysis.structure import Clustering, Maps
+    from cxrvae.seeding import derive_seed
     from cxrvae.trained import open_run
 
     r = open_run(run)
     for k in r.latent_dims:
         e, model = r.embedding(k), r.model(k)
-        maps = Maps(pca=e["pca"], tsne=e["tsne"], explained_variance=np.ones(k), trustworthiness={})
+        mu = e["mu"]
+        projection = fit_pca(mu, derive_seed(r.config.seed, "pca"))  # as map_step fits it
+        maps = Maps(pca=e["pca"], tsne=e["tsne"], projection=projection, trustworthiness={})
         clusters = Clustering(e["clusters"], int(e["clusters"].max()) + 1, {}, [], [], {})
         kl = r.metrics.analysed[k].kl_per_dim
-        mu, seed = e["mu"], r.config.seed
         times = {
-            "grid": seconds(decoded_grid, model, mu, maps, seed),
+            "grid": seconds(decoded_grid, model, maps),
             "traversals": seconds(traversals, model, mu, kl, clusters),
             "neighbours": seconds(nearest_neighbours, mu),
         }
