@@ -1,6 +1,7 @@
 """The analysis step: models analysed at once in worker processes give what they give in turn
 (t-SNE pinned to its threads gives the same maps; torch's thread count moves only the last
-digits), and the plan keeps two cores for each analysis."""
+digits, also with two processes on two cores, whose t-SNE threads wait asleep), and the plan
+is the training's."""
 
 import shutil
 
@@ -34,8 +35,8 @@ def test_models_analysed_at_once_match_those_analysed_in_turn(study_copy, tmp_pa
     cfg, source = read_config(out)
     data = load_data(source, cfg.data)
     results = {}
-    # one worker process analyses both models (two at once on two cores would only contend)
-    for folder, plan in ((out, None), (other, Plan(["cpu"], 2))):
+    # both models at once, one torch thread each: their 2 x 2 t-SNE threads share the cores
+    for folder, plan in ((out, None), (other, Plan(["cpu"] * 2, 1))):
         sample = draw_sample(data, cfg, folder, *read_split(folder))
         results[folder] = step.analyze_models(folder, sample, [2, 4], "cpu", plan)
     for k in (2, 4):
@@ -55,14 +56,20 @@ def test_models_analysed_at_once_match_those_analysed_in_turn(study_copy, tmp_pa
     assert not (other / outputs.IMAGES).exists()  # the shared copy of the images is removed
 
 
-def test_the_analysis_plan_keeps_two_cores_for_each_process(monkeypatch):
+def test_the_analysis_plan_is_the_training_plan_and_t_sne_threads_wait_asleep(monkeypatch):
     from types import SimpleNamespace
 
     cfg = RunConfig().replace(train={"device": "cpu"})
     data = SimpleNamespace(images=np.zeros((5840, 64, 64), np.uint8), image_size=64)
-    for cpus, expected in ((2, None), (4, Plan(["cpu"] * 2, 2)), (16, Plan(["cpu"] * 3, 5))):
+    for cpus, expected, env in (
+        (2, Plan(["cpu"] * 3, 1), {"OMP_WAIT_POLICY": "PASSIVE"}),  # 6 t-SNE threads, 2 cores
+        (4, Plan(["cpu"] * 3, 1), {"OMP_WAIT_POLICY": "PASSIVE"}),
+        (16, Plan(["cpu"] * 3, 5), {}),
+    ):
         monkeypatch.setattr(step.workers, "cpu_count", lambda c=cpus: c)
-        assert step.plan_analysis(cfg, 3, data, 4672) == expected, cpus
+        plan = step.plan_analysis(cfg, 3, data, 4672)
+        assert plan == expected, cpus
+        assert step.waiting_policy(plan, 3) == env, cpus
     assert TSNE_THREADS == 2
     monkeypatch.setattr(step.workers, "cpu_count", lambda: 16)
     assert step.plan_analysis(cfg, 3, data, 4672, parallel=False) is None

@@ -55,6 +55,18 @@ def test_workers_map_one_copy_of_the_images(tmp_path, xrays):
     np.testing.assert_array_equal(np.load(path, mmap_mode="r"), resized.images)
 
 
+@pytest.mark.processes
+def test_workers_start_side_by_side_with_large_tasks_and_their_own_environment(monkeypatch):
+    from cxrvae.train import workers
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    payload = b"x" * 300_000  # more than a pipe holds: a start waits until the worker reads
+    tasks = [(os.getenv, ("OMP_WAIT_POLICY",)), (len, (payload,)), (len, (payload * 2,))]
+    results = workers.run(tasks, 2, 1, env={"OMP_WAIT_POLICY": "PASSIVE"})  # 3 tasks, 2 at once
+    assert results == ["PASSIVE", 300_000, 600_000]
+    assert "OMP_WAIT_POLICY" not in os.environ  # the parent's environment is left as it was
+
+
 def test_parallel_plan_shares_the_cores_and_keeps_small_runs_in_turn(npz_path):
     from types import SimpleNamespace
 
@@ -72,7 +84,8 @@ def test_parallel_plan_shares_the_cores_and_keeps_small_runs_in_turn(npz_path):
     small = PARALLEL_MIN_WORK // cfg.train.epochs - 1  # too short to pay for the processes
     assert plan_parallel(cfg, 3, data, small, cpus=2) is None
     assert plan_parallel(cfg, 3, data, small, parallel=True, cpus=2) == Plan(["cpu"] * 3, 1)
-    capped = cfg.replace(train={"max_steps": 5})  # 5 steps of 64 images per epoch: short
+    assert plan_parallel(cfg, 3, data, 384, cpus=2) == Plan(["cpu"] * 3, 1)  # the sample
+    capped = cfg.replace(train={"max_steps": 2})  # 2 steps of 64 images per epoch: short
     assert plan_parallel(capped, 3, data, 4672, cpus=2) is None
     from cxrvae.train.workers import available_memory
 

@@ -27,17 +27,25 @@ log = logging.getLogger(__name__)
 def plan_analysis(
     cfg: RunConfig, n_models: int, data: XrayData, n_train: int, parallel: bool | None = None
 ) -> Plan | None:
-    """How to analyse ``n_models`` at once, or None to analyse them in turn: where they would
-    train at once (:func:`cxrvae.train.parallel.plan_parallel`), with ``TSNE_THREADS`` cores
-    for each process on a CPU. t-SNE always runs on that many threads (its map depends on
-    them), and threads waiting for a core spin: two analyses on two cores took 3x as long
-    each as one alone (benchmarks/README.md)."""
-    plan = plan_parallel(cfg, n_models, data, n_train, parallel)
-    if plan is None or not plan.devices[0].startswith("cpu"):
-        return plan
-    cpus = workers.cpu_count()
-    processes = min(n_models, cpus // TSNE_THREADS)
-    return Plan(["cpu"] * processes, cpus // processes) if processes >= 2 else None
+    """How to analyse ``n_models`` at once, or None to analyse them in turn: at once where
+    they would train at once (:func:`cxrvae.train.parallel.plan_parallel`), with the same
+    processes and threads."""
+    return plan_parallel(cfg, n_models, data, n_train, parallel)
+
+
+def waiting_policy(plan: Plan, n_models: int) -> dict[str, str]:
+    """The OpenMP environment of the analysis workers of ``plan``.
+
+    t-SNE always runs on ``TSNE_THREADS`` OpenMP threads (its map depends on them). Where the
+    processes' t-SNE threads outnumber the cores, a thread waiting at a barrier sleeps instead
+    of spinning on a core that another process needs: on two cores the three analyses of the
+    packaged sample took 28 s at once with sleeping threads, 58 s with spinning ones and 33 s
+    in turn (benchmarks/README.md). Sleeping costs nothing to the numbers.
+    """
+    processes = min(len(plan.devices), n_models)
+    if plan.devices[0].startswith("cpu") and processes * TSNE_THREADS > workers.cpu_count():
+        return {"OMP_WAIT_POLICY": "PASSIVE"}
+    return {}
 
 
 def analyze_models(
@@ -56,7 +64,8 @@ def analyze_models(
         ]
         names = [f"latent {k}" for k in latent_dims]
         processes = min(len(plan.devices), len(latent_dims))
-        results = workers.run(tasks, processes, plan.threads, names=names)
+        env = waiting_policy(plan, len(latent_dims))
+        results = workers.run(tasks, processes, plan.threads, names=names, env=env)
     return dict(zip(latent_dims, results))
 
 
