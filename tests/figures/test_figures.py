@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
 from cxrvae import figures as F
@@ -15,10 +16,30 @@ def _image_axes(fig):
     return [ax for ax in fig.axes if ax.images]
 
 
-def test_plot_image_grid_one_panel_per_image(imgs):
+def _tiles(fig):
+    """The one axes of a grid of images: its canvas, and the (y, x) corner of each tile."""
+    (ax,) = _image_axes(fig)
+    canvas = np.ma.getdata(ax.images[0].get_array())
+    corners = [(round(p.get_y() + 0.5), round(p.get_x() + 0.5)) for p in ax.patches]
+    return ax, canvas, corners
+
+
+def _assert_drawn(canvas, corners, images):
+    """Each image lies, pixel for pixel, in its framed tile of the canvas."""
+    assert len(corners) == len(images)
+    for (y, x), img in zip(corners, images):
+        h, w = img.shape
+        np.testing.assert_array_equal(canvas[y : y + h, x : x + w], img.astype(np.float32))
+
+
+def test_plot_image_grid_draws_every_image_in_its_tile_with_its_title(imgs):
     fig = F.plot_image_grid(imgs, [f"img {i}" for i in range(10)], ncols=4, title="grid")
     assert isinstance(fig, Figure)
-    assert len(_image_axes(fig)) == 10
+    ax, canvas, corners = _tiles(fig)
+    _assert_drawn(canvas, corners, imgs)
+    assert len({y for y, _ in corners}) == 3 and len({x for _, x in corners}) == 4
+    assert [t.get_text() for t in ax.texts] == [f"img {i}" for i in range(10)]
+    assert np.isnan(canvas).any()  # the gaps and the two missing tiles are blank
     assert fig._suptitle.get_text() == "grid"
 
 
@@ -45,8 +66,11 @@ def test_plot_history_comparison_one_line_per_model():
 
 
 def test_plot_reconstructions_rows(imgs):
-    fig = F.plot_reconstructions(imgs, {"latent 4": imgs, "latent 16": imgs})
-    assert len(_image_axes(fig)) == 30
+    recon = imgs[::-1]
+    fig = F.plot_reconstructions(imgs, {"latent 4": recon, "latent 16": recon})
+    ax, canvas, corners = _tiles(fig)
+    _assert_drawn(canvas, corners, [*imgs, *recon, *recon])
+    assert [t.get_text() for t in ax.texts] == ["original", "latent 4", "latent 16"]
 
 
 def test_plot_maps_same_colours_in_both_panels():
@@ -72,16 +96,22 @@ def test_plot_interpolation_panels(imgs):
     fig = F.plot_interpolation(
         t, path, imgs[:2], path[[0, -1]], "axis", features={"brightness": path.mean((1, 2))}
     )
-    titles = [ax.get_title() for ax in _image_axes(fig)]
+    ax, canvas, corners = _tiles(fig)
+    titles = [t.get_text() for t in ax.texts]
     assert len(titles) == 13  # 9 decoded + 2 originals + 2 reconstructions
+    _assert_drawn(canvas, corners, [imgs[0], path[0], path[-1], imgs[1], *path])
     assert "t = 0.000" in titles and "t = 0.125" in titles and "t = 1.000" in titles
     assert any(ax.get_xlabel().startswith("t") for ax in fig.axes if not ax.images)
 
 
 def test_plot_cluster_gallery_sizes_in_labels(imgs):
     fig = F.plot_cluster_gallery([imgs[:8], imgs[:3]], [120, 3])
-    labels = [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()]
+    ax, canvas, corners = _tiles(fig)
+    _assert_drawn(canvas, corners, [*imgs[:8], *imgs[:3]])
+    labels = [t.get_text() for t in ax.texts]
     assert labels == ["cluster 0\n(n=120)", "cluster 1\n(n=3)"]
+    frames = [to_hex(p.get_edgecolor()) for p in ax.patches]
+    assert frames == [F.color(0)] * 8 + [F.color(1)] * 3  # each image framed in its colour
 
 
 def test_plot_silhouette_marks_choice():
@@ -122,8 +152,9 @@ def test_model_reference_figures(imgs):
     assert [t.get_text() for t in fig.axes[1].get_legend().get_texts()][1].startswith("PCA")
     grid = np.stack([imgs[:3], imgs[3:6]])  # (2 dims, 3 steps, H, W)
     fig = F.plot_traversal(grid, ["z1", "z4"], [-3, 0, 3])
-    assert len(_image_axes(fig)) == 6 and fig.axes[0].get_title() == "-3 SD"
-    assert fig.axes[3].get_ylabel() == "z4"
+    ax, canvas, corners = _tiles(fig)
+    _assert_drawn(canvas, corners, [*imgs[:6]])
+    assert [t.get_text() for t in ax.texts] == ["-3 SD", "+0 SD", "+3 SD", "z1", "z4"]
     fig = F.plot_path_probability(np.linspace(0, 1, 5), {"PCA 1": np.linspace(0.1, 0.9, 5)},
                                   "pneumonia")  # fmt: skip
     assert fig.axes[0].get_ylim() == (-0.02, 1.02) and "pneumonia" in fig.axes[0].get_ylabel()

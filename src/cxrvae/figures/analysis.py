@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from .common import color, show_image
+from .common import color, draw_tiles
 
 
 def plot_reconstructions(originals, reconstructions: dict, title: str = "") -> Figure:
@@ -18,11 +18,9 @@ def plot_reconstructions(originals, reconstructions: dict, title: str = "") -> F
     """
     rows = [("original", originals), *reconstructions.items()]
     n = len(originals)
-    fig, axes = plt.subplots(len(rows), n, figsize=(1.3 * n, 1.35 * len(rows) + 0.5), squeeze=False)
-    for r, (name, imgs) in enumerate(rows):
-        for i in range(n):
-            show_image(axes[r, i], imgs[i])
-        axes[r, 0].set_ylabel(name, fontsize=9)
+    fig, ax = plt.subplots(figsize=(1.3 * n, 1.35 * len(rows) + 0.5))
+    images = [img for _, imgs in rows for img in imgs[:n]]
+    draw_tiles(ax, images, n, row_labels=[name for name, _ in rows])
     fig.suptitle(title)
     fig.tight_layout()
     return fig
@@ -56,19 +54,16 @@ def plot_cluster_gallery(galleries: list, sizes, title: str = "") -> Figure:
     """One row per cluster: ``galleries[c]`` is (m, H, W), ``sizes[c]`` the cluster's size."""
     ncols = max(len(g) for g in galleries)
     nrows = len(galleries)
-    fig, axes = plt.subplots(
-        nrows, ncols, figsize=(1.25 * ncols + 1.2, 1.3 * nrows + 0.6), squeeze=False
+    fig, ax = plt.subplots(figsize=(1.25 * ncols + 1.2, 1.3 * nrows + 0.6))
+    images = [g[i] if i < len(g) else None for g in galleries for i in range(ncols)]
+    draw_tiles(
+        ax,
+        images,
+        ncols,
+        row_labels=[f"cluster {c}\n(n={sizes[c]})" for c in range(nrows)],
+        edgecolors=[color(c) for c in range(nrows) for _ in range(ncols)],
+        row_colors=[color(c) for c in range(nrows)],
     )
-    for c, imgs in enumerate(galleries):
-        for i in range(ncols):
-            if i < len(imgs):
-                show_image(axes[c, i], imgs[i])
-                for spine in axes[c, i].spines.values():
-                    spine.set_edgecolor(color(c))
-                    spine.set_linewidth(2.5)
-            else:
-                axes[c, i].axis("off")
-        axes[c, 0].set_ylabel(f"cluster {c}\n(n={sizes[c]})", fontsize=9, color=color(c))
     fig.suptitle(title)
     fig.tight_layout()
     return fig
@@ -121,25 +116,24 @@ def plot_interpolation(
         label ``feature_label`` (by default: change from t = 0 in standard deviations)
     """
     n = len(t)
-    rows = 3 if features else 2
-    fig = plt.figure(figsize=(1.35 * n, 1.5 * 2 + (2.3 if features else 0) + 0.7))
-    grid = fig.add_gridspec(rows, n, height_ratios=[1, 1, 1.6][:rows])
+    # the two rows of tiles (titles of two lines above them) fill the width at 3.4 inches high
+    fig = plt.figure(figsize=(1.35 * n, 3.4 + (2.3 if features else 0) + 1.0))
+    grid = fig.add_gridspec(2 if features else 1, 1, height_ratios=[3.4, 2.3][: 1 + bool(features)])
     slots = {
         0: (originals[0], f"original\n({end_labels[0]})"),
         1: (reconstructions[0], "its\nreconstruction"),
         n - 2: (reconstructions[1], "its\nreconstruction"),
         n - 1: (originals[1], f"original\n({end_labels[1]})"),
     }
-    for i in range(n):
-        ax = fig.add_subplot(grid[0, i])
-        if i in slots:
-            show_image(ax, slots[i][0], slots[i][1])
-        else:
-            ax.axis("off")
-        ax = fig.add_subplot(grid[1, i])
-        show_image(ax, images[i], f"t = {t[i]:.3f}")
+    top = [slots.get(i, (None, None)) for i in range(n)]
+    draw_tiles(
+        fig.add_subplot(grid[0]),
+        [img for img, _ in top] + list(images),
+        n,
+        titles=[name for _, name in top] + [f"t = {v:.3f}" for v in t],
+    )
     if features:
-        _feature_panel(fig.add_subplot(grid[2, :]), t, features, feature_label)
+        _feature_panel(fig.add_subplot(grid[1]), t, features, feature_label)
     fig.suptitle(title)
     fig.tight_layout()
     return fig
@@ -245,12 +239,9 @@ def plot_traversal(images, row_labels, steps, title: str = "") -> Figure:
     ``row_labels`` (R,) name the dimensions; ``steps`` (C,) are the values in SD.
     """
     rows, cols = images.shape[:2]
-    fig, axes = plt.subplots(rows, cols, figsize=(1.25 * cols + 1.3, 1.3 * rows + 0.7),
-                             squeeze=False)  # fmt: skip
-    for r in range(rows):
-        for c in range(cols):
-            show_image(axes[r, c], images[r, c], f"{steps[c]:+g} SD" if r == 0 else None)
-        axes[r, 0].set_ylabel(row_labels[r], fontsize=8)
+    fig, ax = plt.subplots(figsize=(1.25 * cols + 1.3, 1.3 * rows + 0.7))
+    titles = [f"{steps[c]:+g} SD" if r == 0 else None for r in range(rows) for c in range(cols)]
+    draw_tiles(ax, list(images.reshape(-1, *images.shape[2:])), cols, titles, list(row_labels))
     fig.suptitle(title)
     fig.tight_layout()
     return fig
