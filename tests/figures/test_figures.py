@@ -128,8 +128,14 @@ def test_data_figures_have_titles_and_labels(imgs):
         np.random.rand(20), np.random.rand(20), np.arange(20) % 2, ["normal", "pneumonia"]
     )
     assert "normal (n=10)" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
-    fig = DF.plot_typical_atypical(imgs[:4], imgs[4:8], np.arange(4), np.arange(4))
-    assert len(_image_axes(fig)) == 8
+    fig = DF.plot_typical_atypical(imgs[:4], imgs[4:7], np.arange(4), np.arange(3))
+    ax, canvas, corners = _tiles(fig)
+    _assert_drawn(canvas, corners, [*imgs[:7]])  # the 8th tile is blank
+    texts = [t.get_text() for t in ax.texts]
+    assert texts == [f"d = {d:.1f}" for d in (0, 1, 2, 3, 0, 1, 2)] + [
+        "most typical",
+        "most atypical",
+    ]
 
 
 def test_effect_sizes_feature_histograms_and_duplicate_pairs(imgs):
@@ -140,8 +146,10 @@ def test_effect_sizes_feature_histograms_and_duplicate_pairs(imgs):
     fig = DF.plot_feature_histograms({"x": np.random.rand(30), "y": np.random.rand(30)})
     assert len(fig.axes) == 2 and fig.axes[0].get_xlabel() == "x"
     fig = DF.plot_duplicate_pairs(imgs[:3], imgs[3:6], [0.0, 0.01, 0.02], [True, False, False], 7)
-    assert len(_image_axes(fig)) == 6 and "7 near-identical pairs" in fig._suptitle.get_text()
-    assert "train / test" in fig.axes[0].get_title()
+    ax, canvas, corners = _tiles(fig)
+    _assert_drawn(canvas, corners, [*imgs[:6]])  # each image above its twin
+    assert "7 near-identical pairs" in fig._suptitle.get_text()
+    assert ax.texts[0].get_text() == "RMS 0.000\ntrain / test"
     fig = DF.plot_duplicate_pairs(imgs[:1], imgs[1:2], [0.0], [False], 1)
     assert fig._suptitle.get_text() == "1 near-identical pair"
 

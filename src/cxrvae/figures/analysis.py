@@ -73,7 +73,8 @@ def plot_latent_scatter(
     coords, categories, names, title: str, xlabel: str, ylabel: str, ax=None
 ) -> Figure:
     """2-D map (n, 2) coloured by integer categories (n,) named by ``names``."""
-    if ax is None:
+    standalone = ax is None
+    if standalone:
         fig, ax = plt.subplots(figsize=(5.6, 4.8))
     else:
         fig = ax.figure
@@ -92,6 +93,8 @@ def plot_latent_scatter(
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.legend(fontsize=7, markerscale=2, loc="best", framealpha=0.8)
+    if standalone:
+        fig.tight_layout()
     return fig
 
 

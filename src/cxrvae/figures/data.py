@@ -7,7 +7,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..thresholds import EFFECT_LARGE, EFFECT_MEDIUM
-from .common import color, show_image
+from .common import color, draw_tiles
 
 
 def plot_mean_std(mean, std) -> Figure:
@@ -70,15 +70,12 @@ def plot_brightness_contrast(brightness, contrast, labels=None, label_names=None
 def plot_typical_atypical(typical, atypical, typical_scores, atypical_scores) -> Figure:
     """Most typical (top row) and most atypical (bottom row) images (N, H, W) with distances."""
     n = max(len(typical), len(atypical))
-    fig, axes = plt.subplots(2, n, figsize=(1.5 * n, 3.9), squeeze=False)
-    for row, imgs, scores in ((0, typical, typical_scores), (1, atypical, atypical_scores)):
-        for i in range(n):
-            ax = axes[row, i]
-            if i < len(imgs):
-                show_image(ax, imgs[i], f"d = {scores[i]:.1f}")
-            else:
-                ax.axis("off")
-        axes[row, 0].set_ylabel("most typical" if row == 0 else "most atypical", fontsize=9)
+    fig, ax = plt.subplots(figsize=(1.5 * n, 3.9))
+    images, titles = [], []
+    for imgs, scores in ((typical, typical_scores), (atypical, atypical_scores)):
+        images += [imgs[i] if i < len(imgs) else None for i in range(n)]
+        titles += [f"d = {scores[i]:.1f}" if i < len(imgs) else None for i in range(n)]
+    draw_tiles(ax, images, n, titles, ["most typical", "most atypical"])
     fig.suptitle("Distance d from the mean image in pixel-PCA space")
     fig.tight_layout()
     return fig
@@ -131,13 +128,10 @@ def plot_feature_histograms(values: dict, labels=None, label_names=None) -> Figu
 def plot_duplicate_pairs(first, second, distances, straddling, total: int) -> Figure:
     """Pairs of near-identical images (P, H, W) side by side: one pair per column."""
     n = len(first)
-    fig, axes = plt.subplots(2, n, figsize=(1.7 * n + 0.4, 4.2), squeeze=False)
-    for i in range(n):
-        where = "train / test" if straddling[i] else "same side"
-        show_image(axes[0, i], first[i], f"RMS {distances[i]:.3f}\n{where}")
-        show_image(axes[1, i], second[i])
-    axes[0, 0].set_ylabel("image", fontsize=9)
-    axes[1, 0].set_ylabel("its twin", fontsize=9)
+    fig, ax = plt.subplots(figsize=(1.7 * n + 0.4, 4.2))
+    where = ["train / test" if s else "same side" for s in straddling]
+    titles = [f"RMS {distances[i]:.3f}\n{where[i]}" for i in range(n)] + [None] * n
+    draw_tiles(ax, [*first, *second], n, titles, ["image", "its twin"])
     if total == 1:
         title = "1 near-identical pair"
     else:
