@@ -38,9 +38,9 @@ def waiting_policy(plan: Plan, n_models: int) -> dict[str, str]:
 
     t-SNE always runs on ``TSNE_THREADS`` OpenMP threads (its map depends on them). Where the
     processes' t-SNE threads outnumber the cores, a thread waiting at a barrier sleeps instead
-    of spinning on a core that another process needs: on two cores the three analyses of the
-    packaged sample took 28 s at once with sleeping threads, 58 s with spinning ones and 33 s
-    in turn (benchmarks/README.md). Sleeping costs nothing to the numbers.
+    of spinning on a core that another process needs: on two cores `cxrvae analyze` of the
+    packaged sample's run took 30 s at once with sleeping threads, 58 s with spinning ones and
+    39 s in turn (benchmarks/README.md). How threads wait does not change the numbers.
     """
     processes = min(len(plan.devices), n_models)
     if plan.devices[0].startswith("cpu") and processes * TSNE_THREADS > workers.cpu_count():
