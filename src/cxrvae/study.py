@@ -41,7 +41,7 @@ from .runfolder import (
     write_split,
 )
 from .seeding import derive_seed, seed_everything
-from .train import tensorboard_logs, workers
+from .train import tensorboard_logs
 from .train.distributed import barrier, init_distributed, is_main, on_main
 from .train.loop import resolve_device
 from .train.step import train_models
@@ -269,19 +269,18 @@ def run_study(
     Returns the finished :class:`Run`; under torchrun, where rank 0 alone analyses and writes
     the report, the other processes get None.
     """
-    with workers.reuse():  # the processes that train the models at once then analyse them
-        metrics = train_study(
-            source,
-            config or RunConfig(),
-            out,
-            resume=resume,
-            overwrite=overwrite,
-            progress=progress,
-            tensorboard=tensorboard,
-            parallel=parallel,
-        )
-        if not is_main():
-            return None
-        if metrics.trained:
-            analyze_study(out, parallel=parallel)
+    metrics = train_study(
+        source,
+        config or RunConfig(),
+        out,
+        resume=resume,
+        overwrite=overwrite,
+        progress=progress,
+        tensorboard=tensorboard,
+        parallel=parallel,
+    )
+    if not is_main():
+        return None
+    if metrics.trained:
+        analyze_study(out, parallel=parallel)
     return open_run(out)

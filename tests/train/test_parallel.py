@@ -67,24 +67,6 @@ def test_workers_start_side_by_side_with_large_tasks_and_their_own_environment(m
     assert "OMP_WAIT_POLICY" not in os.environ  # the parent's environment is left as it was
 
 
-@pytest.mark.processes
-def test_workers_take_the_next_task_and_inside_reuse_the_next_run():
-    from cxrvae.train import workers
-
-    def pids(n, threads):
-        return workers.run([(os.getpid, ())] * n, 2, threads)
-
-    three = pids(3, 1)  # two processes: the third task goes to one whose task ended
-    assert len(set(three)) == 2
-    with workers.reuse():
-        first, second = pids(2, 1), pids(2, 1)
-        other = pids(2, 2)  # other threads: new processes
-    assert sorted(first) == sorted(second) and len(set(first)) == 2
-    assert not set(other) & set(first)
-    assert not any(Path(f"/proc/{p}").exists() for p in [*three, *first, *other])  # all ended
-    assert not set(pids(2, 1)) & set(pids(2, 1))  # outside the block each run starts its own
-
-
 def test_parallel_plan_shares_the_cores_and_keeps_small_runs_in_turn(npz_path):
     from types import SimpleNamespace
 

@@ -41,18 +41,6 @@ class Plan:
     devices: list[str]
     threads: int
 
-    @property
-    def environment(self) -> dict[str, str]:
-        """The workers' OpenMP setting: with one torch thread per process (more processes than
-        half the cores), threads that a library starts beyond it, such as t-SNE's two, sleep
-        while they wait instead of spinning on a core that another process needs. On two cores
-        `cxrvae analyze` of the packaged sample's run took 30 s at once with sleeping threads,
-        58 s with spinning ones and 39 s in turn (benchmarks/README.md). How threads wait does
-        not change the numbers."""
-        if self.threads == 1 and self.devices[0].startswith("cpu"):
-            return {"OMP_WAIT_POLICY": "PASSIVE"}
-        return {}
-
     def device(self, i: int) -> str:
         """The device of the ``i``-th task: the devices are taken in turn."""
         return self.devices[i % len(self.devices)]
@@ -157,8 +145,7 @@ def train_at_once(
         ]
         names = [f"latent {k}" for k in latent_dims]
         processes = min(len(plan.devices), len(latent_dims))
-        on_message = _reporting(progress)
-        results = workers.run(tasks, processes, plan.threads, on_message, names, plan.environment)
+        results = workers.run(tasks, processes, plan.threads, _reporting(progress), names)
     return dict(zip(latent_dims, results))
 
 

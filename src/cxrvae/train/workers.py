@@ -1,17 +1,15 @@
 """Tasks in worker processes: a few at once, each with its share of the CPU threads.
 
-Used to train and analyse several models at once (``--parallel-models``). Workers are spawned
-(safe with torch and CUDA), send progress messages and log records to the parent, and return a
-result or an exception; a worker whose task is done takes the next one, and inside
-:func:`reuse` waits for the next run. Ctrl-C stops the parent, which stops the workers: a worker
-turns SIGTERM into an exception, so the atomic writes it had started remove their temporary
-files. A worker whose parent dies stops itself.
+Used to train several models at once (``--parallel-models``). Workers are spawned (safe with
+torch and CUDA), send progress messages and log records to the parent, and return a result or
+an exception. Ctrl-C stops the parent, which stops the workers: a worker turns SIGTERM into an
+exception, so the atomic writes it had started remove their temporary files. A worker whose
+parent dies stops itself.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import logging.handlers
 import multiprocessing
@@ -78,11 +76,9 @@ def _watch_parent(parent: int) -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _worker(q, tasks, threads: int, level: int) -> None:
-    """A worker's life: set up, then run each (index, fn, args) that comes through ``tasks``
-    until None comes (or the parent goes)."""
+def _worker(q, index: int, threads: int, level: int, fn: Callable, args: tuple) -> None:
     global _queue, _index
-    _queue = q
+    _queue, _index = q, index
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what a Ctrl-C stops
     signal.signal(signal.SIGTERM, _stop)
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
@@ -94,14 +90,12 @@ def _worker(q, tasks, threads: int, level: int) -> None:
 
     torch.set_num_threads(threads)
     threadpool_limits(threads)  # BLAS and OpenMP too: idle threads of one worker spin
-    while (task := tasks.recv()) is not None:
-        _index, fn, args = task
-        try:
-            result = fn(*args)
-        except Exception as e:
-            q.put(("error", _index, _picklable(e)))
-        else:
-            q.put(("done", _index, result))
+    try:
+        result = fn(*args)
+    except Exception as e:
+        q.put(("error", index, _picklable(e)))
+    else:
+        q.put(("done", index, result))
 
 
 def _picklable(e: Exception) -> Exception:
@@ -113,11 +107,12 @@ def _picklable(e: Exception) -> Exception:
 
 
 def _check_alive(running: dict, names) -> None:
-    for i, w in running.items():
-        code = w.process.exitcode
-        if code is not None:  # a worker with a task ends only when something ended it
-            why = " (killed: out of memory?)" if code == -signal.SIGKILL else ""
-            raise WorkerDied(f"the worker process of {names[i]} ended with exit code {code}{why}")
+    for i, p in running.items():
+        if p.exitcode not in (None, 0):  # a clean exit has sent "done" or "error" first
+            why = " (killed: out of memory?)" if p.exitcode == -signal.SIGKILL else ""
+            raise WorkerDied(
+                f"the worker process of {names[i]} ended with exit code {p.exitcode}{why}"
+            )
 
 
 def _deliver(kind: str, index: int, payload, on_message) -> None:
@@ -130,68 +125,6 @@ def _deliver(kind: str, index: int, payload, on_message) -> None:
         raise payload
 
 
-@dataclasses.dataclass
-class _Process:
-    """A worker process, the parent's end of its task pipe, and what it was started with."""
-
-    process: multiprocessing.Process
-    tasks: object  # multiprocessing.connection.Connection
-    key: tuple  # (threads, environment)
-
-    def stop(self, wait: bool = True) -> None:
-        with contextlib.suppress(OSError):
-            self.tasks.send(None)
-        if wait:
-            self.process.join()
-
-
-class _Pool:
-    """The queue workers report on, and the workers left idle for the next :func:`run`."""
-
-    def __init__(self):
-        self.ctx = multiprocessing.get_context("spawn")
-        self.queue = self.ctx.Queue()
-        self.idle: list[_Process] = []
-
-    def take(self, key: tuple) -> _Process | None:
-        """An idle worker started with ``key``, if one is alive."""
-        for w in list(self.idle):
-            self.idle.remove(w)
-            if w.key == key and w.process.is_alive():
-                return w
-            w.stop()
-        return None
-
-    def close(self) -> None:
-        for w in self.idle:
-            w.stop(wait=False)
-        for w in self.idle:
-            w.process.join()
-        self.idle.clear()
-        self.queue.close()
-
-
-_kept: _Pool | None = None  # inside reuse(): where finished workers wait for the next run
-
-
-@contextlib.contextmanager
-def reuse():
-    """Within the block, a worker whose task is done stays for the next :func:`run` with the
-    same threads and environment, instead of ending: the analyses of a study then run in the
-    processes that trained its models, which saves each a new Python and the import of torch.
-    The workers left end with the block."""
-    global _kept
-    if _kept is not None:  # already inside a block
-        yield
-        return
-    _kept = _Pool()
-    try:
-        yield
-    finally:
-        pool, _kept = _kept, None
-        pool.close()
-
-
 def run(
     tasks: Sequence[tuple[Callable, tuple]],
     processes: int,
@@ -200,40 +133,41 @@ def run(
     names: Sequence[str] | None = None,
     env: dict[str, str] | None = None,
 ) -> list:
-    """Run ``fn(*args)`` for each ``(fn, args)`` in a worker process.
+    """Run ``fn(*args)`` for each ``(fn, args)`` in its own spawned process.
 
     ``tasks`` are module-level functions (spawned processes import them) and their arguments;
-    at most ``processes`` run at once, each with ``threads`` torch threads, the next taken by
-    the first worker whose task ends. ``on_message(index, message)`` is called in this process
-    for every :func:`send` of task ``index``; ``names`` say what each task is in error messages
-    (default "task <index>"); ``env`` adds variables to the workers' environment, read from
-    their start (before any library reads them). Workers are new processes, or, inside
-    :func:`reuse`, those an earlier run left with the same ``threads`` and ``env``.
+    at most ``processes`` run at once, each with ``threads`` torch threads, the next starting
+    when one ends. ``on_message(index, message)`` is called in this process for every
+    :func:`send` of task ``index``; ``names`` say what each task is in error messages (default
+    "task <index>"); ``env`` adds variables to the workers' environment, read from their start
+    (before any library reads them).
 
     Returns the tasks' return values, in order. Raises the first exception a task raised,
     after stopping the others; :class:`WorkerDied` when a process ended without a result.
     KeyboardInterrupt stops every worker, then propagates.
     """
     names = names or [f"task {i}" for i in range(len(tasks))]
-    env = env or {}
-    key = (threads, tuple(sorted(env.items())))
-    pool = _kept or _Pool()
+    ctx = multiprocessing.get_context("spawn")
+    q = ctx.Queue()
     level = logging.getLogger().getEffectiveLevel()
     pending = list(enumerate(tasks))
-    running: dict[int, _Process] = {}
-    finished: list[_Process] = []  # their task done: they take the next, or are kept or stopped
+    running: dict[int, multiprocessing.Process] = {}
+    finished: list[multiprocessing.Process] = []  # returned; joined at the end
     results: dict[int, object] = {}
-    failed = True
     try:
         while pending or running:
             starting = {}
             while pending and len(running) + len(starting) < processes:
-                i, task = pending.pop(0)  # to a worker whose task is done, if there is one
-                starting[i] = (finished.pop() if finished else pool.take(key), task)
-            with _environment(env):
-                _start(pool, starting, threads, level, key, running)  # stopped below on failure
+                i, (fn, args) = pending.pop(0)
+                task = (q, i, threads, level, fn, args)
+                starting[i] = ctx.Process(target=_worker, args=task, daemon=True)
             try:
-                kind, i, payload = pool.queue.get(timeout=POLL_SECONDS)
+                with _environment(env or {}):
+                    _start(starting.values())
+            finally:  # those started are stopped below if anything fails
+                running.update({i: p for i, p in starting.items() if p.pid is not None})
+            try:
+                kind, i, payload = q.get(timeout=POLL_SECONDS)
             except queue_module.Empty:
                 continue
             finally:  # also while messages keep coming from the other workers
@@ -243,51 +177,29 @@ def run(
                 finished.append(running.pop(i))
             else:
                 _deliver(kind, i, payload, on_message)
-        failed = False
     finally:
-        _stop_all(running)
-        if pool is _kept and not failed:
-            pool.idle += finished
-        else:
-            if pool is _kept:  # the stopped workers' messages may be left on its queue
-                finished, pool.idle = finished + pool.idle, []
-            for w in finished:
-                w.stop(wait=False)
-            for w in finished:
-                w.process.join()
-            pool.queue.close()
-            if pool is _kept:
-                pool.queue = pool.ctx.Queue()
+        _stop_all(running, q)
+        for p in finished:
+            p.join()
     return [results[i] for i in range(len(tasks))]
 
 
-def _start(pool: _Pool, starting: dict, threads: int, level: int, key: tuple, running: dict):
-    """Hand each task of ``starting`` (index -> (idle worker or None, (fn, args))) to its
-    worker, starting new processes where there is none, side by side; add them to ``running``.
-
-    Starting a process and handing it a task larger than a pipe holds (as a set's ids make it)
-    each wait until the worker reads, and a new worker reads only after importing torch: about
-    1.7 s each, one after another.
-    """
+def _start(processes) -> None:
+    """Start ``processes`` side by side. Starting one blocks until the new process has read
+    its task (once the task is larger than a pipe holds, as a set's ids make it), and a new
+    process reads it only after importing torch: about 1.7 s each, one after another."""
     errors = []
 
-    def start(i, worker, task):
+    def start(p):
         try:
-            if worker is None:
-                mine, theirs = pool.ctx.Pipe()
-                args = (pool.queue, theirs, threads, level)
-                p = pool.ctx.Process(target=_worker, args=args, daemon=True)
-                p.start()
-                worker = _Process(p, mine, key)
-            running[i] = worker
-            worker.tasks.send((i, *task))
+            p.start()
         except BaseException as e:  # raised below, in this thread
             errors.append(e)
 
-    threads_ = [threading.Thread(target=start, args=(i, *wt)) for i, wt in starting.items()]
-    for t in threads_:
+    threads = [threading.Thread(target=start, args=(p,)) for p in processes]
+    for t in threads:
         t.start()
-    for t in threads_:
+    for t in threads:
         t.join()
     if errors:
         raise errors[0]
@@ -309,9 +221,10 @@ def _environment(env: dict[str, str]):
                 os.environ[k] = v
 
 
-def _stop_all(running: dict) -> None:
-    """Stop the workers still running (a task failed, or Ctrl-C)."""
-    for w in running.values():
-        w.process.terminate()
-    for w in running.values():
-        w.process.join()
+def _stop_all(running: dict, q) -> None:
+    """Stop the workers still running (a task failed, or Ctrl-C) and close the queue."""
+    for p in running.values():
+        p.terminate()
+    for p in running.values():
+        p.join()
+    q.close()
