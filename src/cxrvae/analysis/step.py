@@ -33,8 +33,8 @@ def plan_analysis(
     return plan_parallel(cfg, n_models, data, n_train, parallel)
 
 
-def waiting_policy(plan: Plan, n_models: int) -> dict[str, str]:
-    """The OpenMP environment of the analysis workers of ``plan``.
+def waiting_policy(plan: Plan, processes: int) -> dict[str, str]:
+    """The OpenMP environment of ``processes`` analysis workers of ``plan``.
 
     t-SNE always runs on ``TSNE_THREADS`` OpenMP threads (its map depends on them). Where the
     processes' t-SNE threads outnumber the cores, a thread waiting at a barrier sleeps instead
@@ -42,7 +42,6 @@ def waiting_policy(plan: Plan, n_models: int) -> dict[str, str]:
     packaged sample's run took 30 s at once with sleeping threads, 58 s with spinning ones and
     39 s in turn (benchmarks/README.md). How threads wait does not change the numbers.
     """
-    processes = min(len(plan.devices), n_models)
     if plan.devices[0].startswith("cpu") and processes * TSNE_THREADS > workers.cpu_count():
         return {"OMP_WAIT_POLICY": "PASSIVE"}
     return {}
@@ -64,7 +63,7 @@ def analyze_models(
         ]
         names = [f"latent {k}" for k in latent_dims]
         processes = min(len(plan.devices), len(latent_dims))
-        env = waiting_policy(plan, len(latent_dims))
+        env = waiting_policy(plan, processes)
         results = workers.run(tasks, processes, plan.threads, names=names, env=env)
     return dict(zip(latent_dims, results))
 

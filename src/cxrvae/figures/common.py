@@ -81,20 +81,17 @@ def draw_tiles(
     gap = max(1, round(0.08 * w))
     head = round(0.22 * h * lines)  # room for the titles above each row
     pitch_y, pitch_x = head + h + gap, w + gap
+    corners = {i: (i // ncols * pitch_y + head, i % ncols * pitch_x) for i in range(len(images))}
     canvas = np.full((nrows * pitch_y - gap, ncols * pitch_x - gap), np.nan, np.float32)
-    for i, img in enumerate(images):
-        if img is not None:
-            r, c = divmod(i, ncols)
-            y, x = r * pitch_y + head, c * pitch_x
-            canvas[y : y + h, x : x + w] = img
+    shown = [i for i, img in enumerate(images) if img is not None]
+    for i in shown:
+        y, x = corners[i]
+        canvas[y : y + h, x : x + w] = images[i]
     ax.imshow(canvas, cmap=_GRAY, vmin=0.0, vmax=1.0, interpolation="nearest")
     ax.set_axis_off()
-    for i, img in enumerate(images):
-        if img is None:
-            continue
-        r, c = divmod(i, ncols)
-        y, x = r * pitch_y + head - 0.5, c * pitch_x - 0.5
-        thick = edgecolors is not None
+    thick = edgecolors is not None
+    for i in shown:
+        y, x = (v - 0.5 for v in corners[i])  # pixel centres are integers, edges at -0.5
         edge = edgecolors[i] if thick else "#555555"
         ax.add_patch(Rectangle((x, y), w, h, fill=False, ec=edge, lw=2.5 if thick else 0.6))
         if titles is not None and titles[i]:

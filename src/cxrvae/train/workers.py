@@ -20,6 +20,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 log = logging.getLogger(__name__)
 
@@ -156,16 +157,7 @@ def run(
     results: dict[int, object] = {}
     try:
         while pending or running:
-            starting = {}
-            while pending and len(running) + len(starting) < processes:
-                i, (fn, args) = pending.pop(0)
-                task = (q, i, threads, level, fn, args)
-                starting[i] = ctx.Process(target=_worker, args=task, daemon=True)
-            try:
-                with _environment(env or {}):
-                    _start(starting.values())
-            finally:  # those started are stopped below if anything fails
-                running.update({i: p for i, p in starting.items() if p.pid is not None})
+            _start_next(ctx, pending, running, processes, (q, threads, level), env or {})
             try:
                 kind, i, payload = q.get(timeout=POLL_SECONDS)
             except queue_module.Empty:
@@ -184,25 +176,28 @@ def run(
     return [results[i] for i in range(len(tasks))]
 
 
-def _start(processes) -> None:
-    """Start ``processes`` side by side. Starting one blocks until the new process has read
-    its task (once the task is larger than a pipe holds, as a set's ids make it), and a new
-    process reads it only after importing torch: about 1.7 s each, one after another."""
-    errors = []
+def _start_next(ctx, pending: list, running: dict, processes: int, setup: tuple, env: dict):
+    """Start pending tasks, in order, while fewer than ``processes`` run; add them to
+    ``running`` (the caller stops them if anything fails). ``setup`` is (queue, threads, log
+    level).
 
-    def start(p):
-        try:
-            p.start()
-        except BaseException as e:  # raised below, in this thread
-            errors.append(e)
-
-    threads = [threading.Thread(target=start, args=(p,)) for p in processes]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
+    They start side by side: starting a process blocks until it has read its task (once the
+    task is larger than a pipe holds, as a set's ids make it), and a new process reads it only
+    after importing torch, about 1.7 s each, one after another.
+    """
+    q, threads, level = setup
+    starting = {}
+    while pending and len(running) + len(starting) < processes:
+        i, (fn, args) = pending.pop(0)
+        task = (q, i, threads, level, fn, args)
+        starting[i] = ctx.Process(target=_worker, args=task, daemon=True)
+    if not starting:
+        return
+    try:
+        with _environment(env), ThreadPoolExecutor(len(starting)) as pool:
+            list(pool.map(multiprocessing.Process.start, starting.values()))
+    finally:
+        running.update({i: p for i, p in starting.items() if p.pid is not None})
 
 
 @contextlib.contextmanager
