@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from . import outputs
+from .analysis import step as analysis_step
 from .analysis.comparison import compare_models
 from .analysis.sampling import draw_sample
 from .analysis.step import analyze_models, plan_analysis
@@ -41,13 +42,18 @@ from .runfolder import (
     write_split,
 )
 from .seeding import derive_seed, seed_everything
-from .train import tensorboard_logs
+from .train import parallel as parallel_module
+from .train import tensorboard_logs, workers
 from .train.distributed import barrier, init_distributed, is_main, on_main
 from .train.loop import resolve_device
-from .train.step import train_models
+from .train.step import plan_training, train_models
 from .trained import Run, open_run
 
 log = logging.getLogger(__name__)
+
+# What the worker processes that train and analyse models at once import (once, see
+# cxrvae.train.workers.start_server).
+WORKER_MODULES = (parallel_module.__name__, analysis_step.__name__)
 
 
 # --------------------------------------------------------------------------- data and split
@@ -107,9 +113,10 @@ def _note_identical(data: XrayData, identical: list, joined: int) -> None:
         )
 
 
-def _data_step(data: XrayData, source, cfg: RunConfig, out: Path, resume: bool):
-    """Split the images (identical ones kept together), write config.json and survey how the
-    images differ; returns the train and test indices and the data's summary."""
+def _split_step(data: XrayData, source, cfg: RunConfig, out: Path, resume: bool):
+    """Split the images (identical ones kept together) and write config.json; returns the
+    train and test indices, the data's summary and the sets of identical images with the
+    number of them that joined patients (for the survey)."""
     identical = identical_images(data.images)
     groups, joined = join_identical(data.groups, identical, len(data))
     _note_identical(data, identical, joined)
@@ -131,8 +138,7 @@ def _data_step(data: XrayData, source, cfg: RunConfig, out: Path, resume: bool):
         "data: %d images (%d train / %d test), %dx%d px",
         *(len(data), len(train_idx), len(test_idx), data.image_size, data.image_size),
     )
-    summary.exploration = on_main(explore_data, data, out, cfg.seed, test_idx, identical, joined)
-    return train_idx, test_idx, summary
+    return train_idx, test_idx, summary, identical, joined
 
 
 # --------------------------------------------------------------------------- training
@@ -154,7 +160,7 @@ def train_study(
     With ``tensorboard``, per-epoch scalars go to ``out/tensorboard/latent_<k>`` (and the
     analysis adds the encoded sample to TensorBoard's projector). ``parallel`` and ``devices``
     choose whether the models train at once in worker processes (see
-    :func:`cxrvae.train.step.train_models`). Under torchrun every process trains its share of
+    :func:`cxrvae.train.step.plan_training`). Under torchrun every process trains its share of
     each batch (DistributedDataParallel) and only rank 0 writes files.
 
     Returns the metrics written to ``out/metrics.json``.
@@ -173,14 +179,18 @@ def train_study(
         check_resume(out, cfg)
     out = Path(on_main(prepare_run_dir, out, resume=resume, overwrite=overwrite))
     seed_everything(cfg.seed)
-    train_idx, test_idx, summary = _data_step(data, source, cfg, out, resume)
+    train_idx, test_idx, summary, identical, joined = _split_step(data, source, cfg, out, resume)
+    plan = plan_training(cfg, data, len(train_idx), parallel, devices)
+    if plan is not None:  # the workers' server imports what they need during the survey
+        workers.start_server(WORKER_MODULES, plan.threads)
+    summary.exploration = on_main(explore_data, data, out, cfg.seed, test_idx, identical, joined)
     timings = Timings(data=time.perf_counter() - t0)
     t0 = time.perf_counter()
     if not is_main():
         progress = None  # under torchrun, rank 0 reports
     elif tensorboard:
         progress = tensorboard_logs.logged(progress, out)
-    models = train_models(data, train_idx, test_idx, cfg, out, resume, progress, parallel, devices)
+    models = train_models(data, train_idx, test_idx, cfg, out, resume, progress, plan)
     timings.train = time.perf_counter() - t0
     metrics = StudyMetrics(data=summary, models=models, timings=timings)
     if is_main():
@@ -264,7 +274,7 @@ def run_study(
         Per-model progress reporter factory (see :func:`cxrvae.train.step.train_models`).
     parallel : bool, optional
         Train the models at once in worker processes (see
-        :func:`cxrvae.train.step.train_models`).
+        :func:`cxrvae.train.step.plan_training`).
 
     Returns the finished :class:`Run`; under torchrun, where rank 0 alone analyses and writes
     the report, the other processes get None.

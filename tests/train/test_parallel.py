@@ -56,15 +56,32 @@ def test_workers_map_one_copy_of_the_images(tmp_path, xrays):
 
 
 @pytest.mark.processes
-def test_workers_start_side_by_side_with_large_tasks_and_their_own_environment(monkeypatch):
+def test_workers_fork_from_one_server_with_their_waiting_policy(monkeypatch):
     from cxrvae.train import workers
 
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
     payload = b"x" * 300_000  # more than a pipe holds: a start waits until the worker reads
-    tasks = [(os.getenv, ("OMP_WAIT_POLICY",)), (len, (payload,)), (len, (payload * 2,))]
-    results = workers.run(tasks, 2, 1, env={"OMP_WAIT_POLICY": "PASSIVE"})  # 3 tasks, 2 at once
-    assert results == ["PASSIVE", 300_000, 600_000]
+    tasks = [(os.getenv, ("OMP_WAIT_POLICY",)), (len, (payload,)), (os.getppid, ())]
+    one = workers.run(tasks, 2, 1)  # 3 tasks, 2 at once, one thread each
+    two = workers.run(tasks, 2, 2)
+    assert one[:2] == ["PASSIVE", 300_000]  # sharing the cores: OpenMP threads wait asleep
+    assert two[:2] == [None, 300_000]
     assert "OMP_WAIT_POLICY" not in os.environ  # the parent's environment is left as it was
+    # One run's workers forked from the server this process started, which imported torch
+    # once for all of them; the others wanted another policy than the server's: spawned here.
+    forked, spawned = (one, two) if one[2] != os.getpid() else (two, one)
+    assert spawned[2] == os.getpid()
+    assert _processes()[forked[2]] == (os.getpid(), "forkserver")
+
+
+def test_one_thread_per_worker_waits_asleep_unless_the_user_chose(monkeypatch):
+    from cxrvae.train import workers
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    assert workers.waiting_policy(1) == {"OMP_WAIT_POLICY": "PASSIVE"}
+    assert workers.waiting_policy(2) == {}  # the threads have cores of their own
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    assert workers.waiting_policy(1) == {}
 
 
 def test_parallel_plan_shares_the_cores_and_keeps_small_runs_in_turn(npz_path):
@@ -95,18 +112,33 @@ def test_parallel_plan_shares_the_cores_and_keeps_small_runs_in_turn(npz_path):
     assert plan_parallel(cfg, 3, huge, 4672, cpus=2) is None  # three copies would not fit
 
 
-def _spawned_children(pid: int) -> list[int]:
-    """The multiprocessing workers started by process ``pid``."""
-    found = []
+def _processes() -> dict[int, tuple[int, str]]:
+    """Every process: its parent and what it is (a worker spawned by multiprocessing, the fork
+    server of multiprocessing or a worker forked by it, which shows the server's command line),
+    or "" otherwise."""
+    found = {}
     for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
         try:
             stat = (proc / "stat").read_text()
             cmd = (proc / "cmdline").read_bytes().decode(errors="replace")
         except (OSError, ValueError):
             continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid and "spawn_main" in cmd:
-            found.append(int(proc.name))
+        kind = "spawn" if "spawn_main" in cmd else "forkserver" if "forkserver" in cmd else ""
+        found[int(proc.name)] = (int(stat.rsplit(")", 1)[1].split()[1]), kind)
     return found
+
+
+def _workers_of(pid: int) -> list[int]:
+    """The worker processes of process ``pid``: spawned by it, or forked by its fork server."""
+    procs = _processes()
+    servers = {p for p, (parent, kind) in procs.items() if parent == pid and kind == "forkserver"}
+    return [
+        p
+        for p, (parent, kind) in procs.items()
+        if (parent == pid and kind == "spawn") or (parent in servers and kind == "forkserver")
+    ]
 
 
 def _gone(pids, timeout=20.0) -> bool:
@@ -129,7 +161,7 @@ def _start_parallel(start_cli, ddp_npz, out, epochs):
     deadline, workers = time.time() + 120, []
     while time.time() < deadline and run.poll() is None:
         if len(workers) < 2:
-            workers = _spawned_children(run.pid)
+            workers = _workers_of(run.pid)
         try:
             if all(len(torch.load(out / f"latent_{k}" / "checkpoint.pt")["history"]) >= 2
                    for k in (2, 4)):  # fmt: skip

@@ -17,7 +17,6 @@ from ..data.xray import XrayData
 from ..train import tensorboard_logs, workers
 from ..train.checkpoints import load_model
 from ..train.parallel import Plan, attach_images, plan_parallel, shared_images
-from .latent import TSNE_THREADS
 from .per_model import AnalysedModel, analyze_model
 from .sampling import Sample
 
@@ -31,20 +30,6 @@ def plan_analysis(
     they would train at once (:func:`cxrvae.train.parallel.plan_parallel`), with the same
     processes and threads."""
     return plan_parallel(cfg, n_models, data, n_train, parallel)
-
-
-def waiting_policy(plan: Plan, processes: int) -> dict[str, str]:
-    """The OpenMP environment of ``processes`` analysis workers of ``plan``.
-
-    t-SNE always runs on ``TSNE_THREADS`` OpenMP threads (its map depends on them). Where the
-    processes' t-SNE threads outnumber the cores, a thread waiting at a barrier sleeps instead
-    of spinning on a core that another process needs: on two cores `cxrvae analyze` of the
-    packaged sample's run took 30 s at once with sleeping threads, 58 s with spinning ones and
-    39 s in turn (benchmarks/README.md). How threads wait does not change the numbers.
-    """
-    if plan.devices[0].startswith("cpu") and processes * TSNE_THREADS > workers.cpu_count():
-        return {"OMP_WAIT_POLICY": "PASSIVE"}
-    return {}
 
 
 def analyze_models(
@@ -63,8 +48,7 @@ def analyze_models(
         ]
         names = [f"latent {k}" for k in latent_dims]
         processes = min(len(plan.devices), len(latent_dims))
-        env = waiting_policy(plan, processes)
-        results = workers.run(tasks, processes, plan.threads, names=names, env=env)
+        results = workers.run(tasks, processes, plan.threads, names=names)
     return dict(zip(latent_dims, results))
 
 

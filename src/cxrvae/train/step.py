@@ -16,10 +16,33 @@ from ..results import ModelResult
 from ..runfolder import history_columns, read_history
 from .distributed import is_main
 from .loop import resolve_device
-from .parallel import plan_devices, plan_parallel, train_at_once
+from .parallel import Plan, plan_devices, plan_parallel, train_at_once
 from .runner import TrainResult, train_model
 
 log = logging.getLogger(__name__)
+
+
+def plan_training(
+    cfg: RunConfig,
+    data: XrayData,
+    n_train: int,
+    parallel: bool | None = None,
+    devices: list[str] | None = None,
+) -> Plan | None:
+    """How :func:`train_models` trains the models of ``cfg``: at once as the plan says, or in
+    turn (None).
+
+    ``parallel`` None decides by :func:`~cxrvae.train.parallel.plan_parallel` (on a CPU with
+    two or more cores, for runs long enough), True also trains at once on several GPUs, False
+    never; two or more ``devices`` train at once on them, one process per model, the devices
+    taken in turn. Planned for every model of the run, not only those a resumed run has left:
+    a resumed model then trains with the threads it started with, which keeps ``--resume``
+    bit-identical on CPUs.
+    """
+    n_models = len(cfg.model.latent_dims)
+    if devices and len(devices) > 1:
+        return plan_devices(devices, n_models)
+    return plan_parallel(cfg, n_models, data, n_train, parallel)
 
 
 def train_models(
@@ -30,8 +53,7 @@ def train_models(
     out: Path,
     resume: bool = False,
     progress=None,
-    parallel: bool | None = None,
-    devices: list[str] | None = None,
+    plan: Plan | None = None,
 ) -> dict[int, ModelResult]:
     """Train one model per latent size; write weights, history and figures for each. A model
     whose loss becomes non-finite stops there: its last good checkpoint is kept, the failure
@@ -41,13 +63,9 @@ def train_models(
     ----------
     progress : callable(latent_dim, done_epochs, total_epochs) -> callable(row), optional
         Factory for a per-epoch reporter, called once per model that trains.
-    parallel : bool, optional
-        Train the models at once in worker processes: None decides by
-        :func:`~cxrvae.train.parallel.plan_parallel` (on a CPU with two or more cores, for
-        runs long enough), True also on several GPUs, False never.
-    devices : list of str, optional
-        Two or more devices to train at once on, one process per model, the devices taken in
-        turn (instead of the plan).
+    plan : Plan, optional
+        Train the models at once in worker processes, as :func:`plan_training` planned them
+        (for every model of the run); None trains them in turn.
     """
     dims = cfg.model.latent_dims
     done = _finished_models(cfg, out) if resume else {}
@@ -55,12 +73,6 @@ def train_models(
         for k in dims:
             outputs.model_dir(out, k).mkdir(exist_ok=True)
     todo = [k for k in dims if k not in done]
-    # Planned for every model of the run, not only those left: a resumed model then trains
-    # with the threads it started with, which keeps --resume bit-identical on CPUs.
-    if devices and len(devices) > 1:
-        plan = plan_devices(devices, len(dims))
-    else:
-        plan = plan_parallel(cfg, len(dims), data, len(train_idx), parallel)
     if plan and todo:
         done.update(
             train_at_once(data, train_idx, test_idx, cfg, out, todo, plan, resume, progress)

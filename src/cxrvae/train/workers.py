@@ -1,10 +1,11 @@
 """Tasks in worker processes: a few at once, each with its share of the CPU threads.
 
-Used to train several models at once (``--parallel-models``). Workers are spawned (safe with
-torch and CUDA), send progress messages and log records to the parent, and return a result or
-an exception. Ctrl-C stops the parent, which stops the workers: a worker turns SIGTERM into an
-exception, so the atomic writes it had started remove their temporary files. A worker whose
-parent dies stops itself.
+Used to train and analyse several models at once. Workers fork from a server process that has
+imported torch and the tasks' modules once for all of them (multiprocessing's forkserver; they
+are spawned where there is none), send progress messages and log records to the parent, and
+return a result or an exception. Ctrl-C stops the parent, which stops the workers: a worker
+turns SIGTERM into an exception, so the atomic writes it had started remove their temporary
+files. A worker whose parent dies stops itself.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ import contextlib
 import logging
 import logging.handlers
 import multiprocessing
+import multiprocessing.forkserver as forkserver
 import os
 import pickle
 import queue as queue_module
 import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 log = logging.getLogger(__name__)
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 0.5
 _queue = None  # in a worker: where send() puts messages for the parent
 _index = None  # in a worker: the index of its task
+_server_policy = None  # in the parent: the waiting policy the fork server started with
 
 
 class WorkerDied(RuntimeError):
@@ -70,9 +73,11 @@ def _stop(signum, frame):
     raise SystemExit(128 + signum)  # unwinds: pending atomic writes delete their temp files
 
 
-def _watch_parent(parent: int) -> None:
+def _watch_parent() -> None:
     # A parent killed outright (SIGKILL, SIGTERM) cannot stop its workers: they stop themselves.
-    while os.getppid() == parent:
+    # (Not by their parent process id: a forked worker's parent is the fork server.)
+    parent = multiprocessing.parent_process()
+    while parent is not None and parent.is_alive():
         time.sleep(POLL_SECONDS)
     os.kill(os.getpid(), signal.SIGTERM)
 
@@ -82,7 +87,7 @@ def _worker(q, index: int, threads: int, level: int, fn: Callable, args: tuple) 
     _queue, _index = q, index
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what a Ctrl-C stops
     signal.signal(signal.SIGTERM, _stop)
-    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
+    threading.Thread(target=_watch_parent, daemon=True).start()
     root = logging.getLogger()
     root.handlers[:] = [_ToParent()]
     root.setLevel(level)
@@ -132,23 +137,24 @@ def run(
     threads: int,
     on_message: Callable | None = None,
     names: Sequence[str] | None = None,
-    env: dict[str, str] | None = None,
 ) -> list:
-    """Run ``fn(*args)`` for each ``(fn, args)`` in its own spawned process.
+    """Run ``fn(*args)`` for each ``(fn, args)`` in a worker process of its own.
 
-    ``tasks`` are module-level functions (spawned processes import them) and their arguments;
-    at most ``processes`` run at once, each with ``threads`` torch threads, the next starting
-    when one ends. ``on_message(index, message)`` is called in this process for every
-    :func:`send` of task ``index``; ``names`` say what each task is in error messages (default
-    "task <index>"); ``env`` adds variables to the workers' environment, read from their start
-    (before any library reads them).
+    ``tasks`` are module-level functions (workers import them) and their arguments; at most
+    ``processes`` run at once, each with ``threads`` torch threads and the environment of
+    :func:`waiting_policy`, the next starting when one ends. ``on_message(index, message)`` is
+    called in this process for every :func:`send` of task ``index``; ``names`` say what each
+    task is in error messages (default "task <index>").
 
     Returns the tasks' return values, in order. Raises the first exception a task raised,
     after stopping the others; :class:`WorkerDied` when a process ended without a result.
     KeyboardInterrupt stops every worker, then propagates.
     """
     names = names or [f"task {i}" for i in range(len(tasks))]
-    ctx = multiprocessing.get_context("spawn")
+    if start_server({fn.__module__ for fn, _ in tasks}, threads):
+        ctx, env = multiprocessing.get_context("forkserver"), {}  # the server has it
+    else:
+        ctx, env = multiprocessing.get_context("spawn"), waiting_policy(threads)
     q = ctx.Queue()
     level = logging.getLogger().getEffectiveLevel()
     pending = list(enumerate(tasks))
@@ -157,7 +163,7 @@ def run(
     results: dict[int, object] = {}
     try:
         while pending or running:
-            _start_next(ctx, pending, running, processes, (q, threads, level), env or {})
+            _start_next(ctx, pending, running, processes, (q, threads, level), env)
             try:
                 kind, i, payload = q.get(timeout=POLL_SECONDS)
             except queue_module.Empty:
@@ -176,14 +182,55 @@ def run(
     return [results[i] for i in range(len(tasks))]
 
 
+def waiting_policy(threads: int) -> dict[str, str]:
+    """What workers with ``threads`` threads each add to their environment when they start.
+
+    With one thread each, the workers share the cores out one each (or fewer). Libraries that
+    start OpenMP threads of their own anyway (t-SNE always runs on two, see
+    :mod:`cxrvae.analysis.latent`) would then spin at every barrier on a core another worker
+    needs; with ``OMP_WAIT_POLICY=PASSIVE`` they sleep instead. On two cores, ``cxrvae
+    analyze`` of the packaged sample's run took 30 s at once with sleeping threads, 58 s with
+    spinning ones and 39 s in turn (benchmarks/README.md). How threads wait does not change
+    the numbers. A policy of the user's own is kept.
+    """
+    if threads == 1 and "OMP_WAIT_POLICY" not in os.environ:
+        return {"OMP_WAIT_POLICY": "PASSIVE"}
+    return {}
+
+
+def start_server(modules: Iterable[str], threads: int) -> bool:
+    """Start the process that forks the workers, unless it runs; whether it serves workers
+    with ``threads`` threads.
+
+    The server imports torch and ``modules`` once, in the background, for every worker forked
+    from it: a spawned worker takes seconds to import them, each one again. Its workers have
+    the environment it started with, this process's then and the workers' waiting policy
+    (:func:`waiting_policy`, which libraries read as they load): it serves workers that want
+    that policy, and the others are spawned. Where there is no fork (Windows), every worker is
+    spawned.
+    """
+    global _server_policy
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return False
+    policy = waiting_policy(threads)
+    if _server_policy is None:
+        multiprocessing.get_context("forkserver").set_forkserver_preload(
+            [__name__, "torch", *sorted(modules)]
+        )
+        with _environment(policy):
+            forkserver.ensure_running()  # returns at once; the server imports on its own
+        _server_policy = policy
+    return _server_policy == policy
+
+
 def _start_next(ctx, pending: list, running: dict, processes: int, setup: tuple, env: dict):
     """Start pending tasks, in order, while fewer than ``processes`` run; add them to
     ``running`` (the caller stops them if anything fails). ``setup`` is (queue, threads, log
-    level).
+    level); ``env`` is added to the environment of spawned processes.
 
     They start side by side: starting a process blocks until it has read its task (once the
     task is larger than a pipe holds, as a set's ids make it), and a new process reads it only
-    after importing torch, about 1.7 s each, one after another.
+    once it has imported torch (spawned, or forked from a server still importing it).
     """
     q, threads, level = setup
     starting = {}
@@ -202,8 +249,8 @@ def _start_next(ctx, pending: list, running: dict, processes: int, setup: tuple,
 
 @contextlib.contextmanager
 def _environment(env: dict[str, str]):
-    """``os.environ`` with ``env`` added, for the time of the block (a spawned process takes
-    this process's environment when it starts)."""
+    """``os.environ`` with ``env`` added, for the time of the block (a spawned process, or the
+    fork server, takes this process's environment when it starts)."""
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
