@@ -72,9 +72,6 @@ def analyse_one(out, latent_dim: int, sample: Sample, device) -> tuple[AnalysedM
 
 def _analyse_in_worker(images, sample: Sample, out: Path, latent_dim: int, device: str):
     """One model's analysis in a worker process; ``images`` are the sample's data's pixels,
-    mapped (the sample comes without them). Figures go to files only."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+    mapped (the sample comes without them)."""
     data = attach_images(sample.data, images)
     return analyse_one(out, latent_dim, dataclasses.replace(sample, data=data), device)

@@ -12,7 +12,9 @@ from .. import outputs
 from ..config import RunConfig
 from ..data.xray import XrayData
 from ..errors import TrainingError
-from ..runfolder import write_history
+from ..figures.common import save_figure
+from ..figures.training import plot_history
+from ..runfolder import history_columns, write_history
 from ..seeding import derive_seed
 from .checkpoints import checkpoint_history, save_model
 from .distributed import barrier, is_main
@@ -47,7 +49,7 @@ def train_model(
 ) -> TrainResult:
     """Train (or continue) the model of ``latent_dim`` in the run folder ``out``.
 
-    Writes its checkpoint every epoch, then its history and weights (see
+    Writes its checkpoint every epoch, then its loss-curve figure, history and weights (see
     :mod:`cxrvae.outputs`).
     ``progress(latent_dim, done, total)`` may return a per-epoch callback. A non-finite loss
     ends training with a failed :class:`TrainResult`; its last good checkpoint is kept.
@@ -80,7 +82,10 @@ def train_model(
     except TrainingError as e:
         return TrainResult(latent_dim, checkpoint_history(ckpt), str(e))
     log.info("latent %d: trained in %.1f s", latent_dim, time.perf_counter() - start)
-    if is_main():
+    if is_main():  # the history and weights last: they mark the model as trained (--resume)
+        title = f"Latent {latent_dim}: train and test loss per epoch"
+        figure = outputs.FIGURES["history"].file(out, latent_dim=latent_dim)
+        save_figure(plot_history(history_columns(history), title), figure)
         write_history(folder / outputs.HISTORY, history)
         save_model(folder / outputs.WEIGHTS, model)
     return TrainResult(latent_dim, history)

@@ -1,5 +1,6 @@
 """The training step: one model per latent size, in turn in this process or at once in worker
-processes; what each model's training recorded, and the loss-curve figures.
+processes; what each model's training recorded, and the figure that compares their loss curves
+(each model draws its own, see :mod:`cxrvae.train.runner`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from .. import outputs
 from ..config import RunConfig
 from ..data.xray import XrayData
 from ..figures.common import save_figure
-from ..figures.training import plot_history, plot_history_comparison
+from ..figures.training import plot_history_comparison
 from ..results import ModelResult
 from ..runfolder import history_columns, read_history
 from .distributed import is_main
@@ -87,8 +88,9 @@ def train_models(
 
 
 def _recorded(results: dict[int, TrainResult], out: Path) -> dict[int, ModelResult]:
-    """What metrics.json records of each model, its loss curves and a line in the log."""
-    models = {k: _model_result(r, out) for k, r in results.items()}
+    """What metrics.json records of each model, the figure comparing their loss curves and a
+    line in the log."""
+    models = {k: _model_result(r) for k, r in results.items()}
     histories = {k: history_columns(r.history) for k, r in results.items() if r.failure is None}
     if histories and is_main():
         save_figure(
@@ -114,8 +116,8 @@ def _finished_models(cfg: RunConfig, out: Path) -> dict[int, TrainResult]:
     return done
 
 
-def _model_result(result: TrainResult, out: Path) -> ModelResult:
-    """What metrics.json records of one model's training; its history figure."""
+def _model_result(result: TrainResult) -> ModelResult:
+    """What metrics.json records of one model's training."""
     k, history = result.latent_dim, result.history
     if result.failure is not None:
         log.error(
@@ -125,11 +127,6 @@ def _model_result(result: TrainResult, out: Path) -> ModelResult:
             len(history),
         )
         return ModelResult(failed=result.failure, epochs=len(history))
-    if is_main():
-        save_figure(
-            plot_history(history_columns(history), f"Latent {k}: train and test loss per epoch"),
-            outputs.FIGURES["history"].file(out, latent_dim=k),
-        )
     last = history[-1]
     return ModelResult(
         test_loss=last["test_loss"],

@@ -91,8 +91,11 @@ def _worker(q, index: int, threads: int, level: int, fn: Callable, args: tuple) 
     root = logging.getLogger()
     root.handlers[:] = [_ToParent()]
     root.setLevel(level)
+    import matplotlib
     import torch
     from threadpoolctl import threadpool_limits
+
+    matplotlib.use("Agg")  # figures go to files only
 
     torch.set_num_threads(threads)
     threadpool_limits(threads)  # BLAS and OpenMP too: idle threads of one worker spin
