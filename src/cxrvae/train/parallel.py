@@ -27,9 +27,10 @@ from .runner import TrainResult, train_model
 log = logging.getLogger(__name__)
 
 # Below this much training (train images x epochs, in 64 px equivalents) the models train in
-# turn: the worker processes take a few seconds to start (each imports torch), map the images
+# turn: the workers take seconds to start (a server imports torch for them), map the images
 # and end. The packaged sample (384 x 100 = 38,400) trained in 61 s at once against 76 s in turn
-# on two cores (benchmarks/README.md).
+# on two cores, measured when each worker still imported torch itself (benchmarks/README.md);
+# the threshold was kept, since moving it changes the numbers of the runs it moves.
 PARALLEL_MIN_WORK = 20_000
 WORKER_MEMORY = 2**29  # bytes each worker adds to the shared images (torch, batches)
 
