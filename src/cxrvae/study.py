@@ -113,10 +113,13 @@ def _note_identical(data: XrayData, identical: list, joined: int) -> None:
         )
 
 
-def _split_step(data: XrayData, source, cfg: RunConfig, out: Path, resume: bool):
-    """Split the images (identical ones kept together) and write config.json; returns the
-    train and test indices, the data's summary and the sets of identical images with the
-    number of them that joined patients (for the survey)."""
+def _data_step(data: XrayData, source, cfg: RunConfig, out: Path, resume: bool, parallel, devices):
+    """Split the images (identical ones kept together), write config.json, plan the training
+    and survey how the images differ; returns the train and test indices, the data's summary
+    and the training's plan (:func:`cxrvae.train.step.plan_training`).
+
+    Where the plan trains at once, the workers' server starts before the survey: it imports
+    what they need while the images are surveyed."""
     identical = identical_images(data.images)
     groups, joined = join_identical(data.groups, identical, len(data))
     _note_identical(data, identical, joined)
@@ -138,10 +141,26 @@ def _split_step(data: XrayData, source, cfg: RunConfig, out: Path, resume: bool)
         "data: %d images (%d train / %d test), %dx%d px",
         *(len(data), len(train_idx), len(test_idx), data.image_size, data.image_size),
     )
-    return train_idx, test_idx, summary, identical, joined
+    plan = plan_training(cfg, data, len(train_idx), parallel, devices)
+    if plan is not None:
+        workers.start_server(WORKER_MODULES, plan.threads)
+    summary.exploration = on_main(explore_data, data, out, cfg.seed, test_idx, identical, joined)
+    return train_idx, test_idx, summary, plan
 
 
 # --------------------------------------------------------------------------- training
+
+
+def _load_trainable(source, cfg: RunConfig) -> XrayData:
+    """The images of ``source``, refused unless they can be trained on as ``cfg`` says; their
+    notes logged."""
+    data = load_data(source, cfg.data)
+    require_trainable(data, source)
+    check_train_labels(data, cfg, source)
+    data.notes += [n for n in [survey_note(len(data))] if n]
+    for note in data.notes:
+        log.info("data: %s", note)
+    return data
 
 
 def train_study(
@@ -169,21 +188,14 @@ def train_study(
     if tensorboard:
         tensorboard_logs.require_tensorboard()  # before anything is written
     t0 = time.perf_counter()
-    data = load_data(source, cfg.data)  # before touching the folder: bad input writes nothing
-    require_trainable(data, source)
-    check_train_labels(data, cfg, source)
-    data.notes += [n for n in [survey_note(len(data))] if n]
-    for note in data.notes:
-        log.info("data: %s", note)
+    data = _load_trainable(source, cfg)  # before touching the folder: bad input writes nothing
     if resume:
         check_resume(out, cfg)
     out = Path(on_main(prepare_run_dir, out, resume=resume, overwrite=overwrite))
     seed_everything(cfg.seed)
-    train_idx, test_idx, summary, identical, joined = _split_step(data, source, cfg, out, resume)
-    plan = plan_training(cfg, data, len(train_idx), parallel, devices)
-    if plan is not None:  # the workers' server imports what they need during the survey
-        workers.start_server(WORKER_MODULES, plan.threads)
-    summary.exploration = on_main(explore_data, data, out, cfg.seed, test_idx, identical, joined)
+    train_idx, test_idx, summary, plan = _data_step(
+        data, source, cfg, out, resume, parallel, devices
+    )
     timings = Timings(data=time.perf_counter() - t0)
     t0 = time.perf_counter()
     if not is_main():

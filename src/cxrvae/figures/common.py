@@ -58,6 +58,9 @@ def show_image(ax, img, title=None, fontsize=8):
         ax.set_title(title, fontsize=fontsize)
 
 
+_GRAY = plt.get_cmap("gray").with_extremes(bad="white")  # blank tiles and gaps are white
+
+
 def draw_tiles(
     ax,
     images,
@@ -100,9 +103,6 @@ def draw_tiles(
         colour = row_colors[r] if row_colors is not None else "black"
         y = r * pitch_y + head + h / 2
         ax.text(-gap, y, label, ha="right", va="center", fontsize=fontsize + 1, color=colour)
-
-
-_GRAY = plt.get_cmap("gray").with_extremes(bad="white")  # blank tiles and gaps are white
 
 
 def plot_image_grid(images, titles=None, ncols: int = 8, title: str = "") -> Figure:

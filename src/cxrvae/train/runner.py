@@ -82,10 +82,17 @@ def train_model(
     except TrainingError as e:
         return TrainResult(latent_dim, checkpoint_history(ckpt), str(e))
     log.info("latent %d: trained in %.1f s", latent_dim, time.perf_counter() - start)
-    if is_main():  # the history and weights last: they mark the model as trained (--resume)
-        title = f"Latent {latent_dim}: train and test loss per epoch"
-        figure = outputs.FIGURES["history"].file(out, latent_dim=latent_dim)
-        save_figure(plot_history(history_columns(history), title), figure)
-        write_history(folder / outputs.HISTORY, history)
-        save_model(folder / outputs.WEIGHTS, model)
+    if is_main():
+        _write_trained(out, latent_dim, history, model)
     return TrainResult(latent_dim, history)
+
+
+def _write_trained(out, latent_dim: int, history: list[dict], model) -> None:
+    """A trained model's loss-curve figure, then its history and weights: those two last,
+    since together they mark the model as trained (``--resume`` skips it)."""
+    title = f"Latent {latent_dim}: train and test loss per epoch"
+    figure = outputs.FIGURES["history"].file(out, latent_dim=latent_dim)
+    save_figure(plot_history(history_columns(history), title), figure)
+    folder = outputs.model_dir(out, latent_dim)
+    write_history(folder / outputs.HISTORY, history)
+    save_model(folder / outputs.WEIGHTS, model)
