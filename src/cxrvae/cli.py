@@ -9,6 +9,7 @@ import argparse
 import contextlib
 import gc
 import logging
+import os
 import re
 import sys
 from pathlib import Path
@@ -35,6 +36,9 @@ log = logging.getLogger("cxrvae")
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+
+# cxrvae.study.WORKER_MODULES, named here to start the workers' server before torch is imported
+WORKER_MODULES = ("cxrvae.study", "torch._dynamo")
 
 
 S = argparse.SUPPRESS  # settings default to absent, so that only given flags override a file
@@ -686,6 +690,7 @@ def main(argv=None) -> int:
     """Entry point of the ``cxrvae`` command; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)  # before importing torch: --help stays quick
+    _warm_workers(args)
     import matplotlib
 
     from .train.distributed import init_distributed, is_main
@@ -705,6 +710,31 @@ def main(argv=None) -> int:
             import torch.distributed as dist
 
             dist.destroy_process_group()
+
+
+def _warm_workers(args) -> None:
+    """Start the workers' server now where ``train`` or ``run`` may train its models at once on
+    this CPU (see :func:`cxrvae.train.parallel.plan_parallel`).
+
+    The server imports torch and the study's modules on another core while this process
+    imports them, so the workers can start as soon as the images are split (benchmarks/README.md).
+    Where the models then train in turn it stays idle; where the plan wants workers with
+    another waiting policy, they are spawned (:func:`cxrvae.train.workers.start_server`).
+    """
+    if args.command not in ("train", "run") or args.parallel_models is False:
+        return
+    try:
+        cfg = config_from_args(args)
+    except UsageError:
+        return  # the command itself reports it
+    from .train import workers
+
+    n_models = len(cfg.model.latent_dims)
+    under_torchrun = int(os.environ.get("WORLD_SIZE", "1")) > 1  # processes share models
+    if n_models < 2 or cfg.train.device not in ("auto", "cpu") or under_torchrun:
+        return
+    if workers.cpu_count() >= 2:
+        workers.start_server(WORKER_MODULES, workers.share_cores(n_models)[1])
 
 
 def console() -> None:

@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 
 from . import outputs
-from .analysis import step as analysis_step
 from .analysis.comparison import compare_models
 from .analysis.sampling import draw_sample
 from .analysis.step import analyze_models, plan_analysis
@@ -42,7 +41,6 @@ from .runfolder import (
     write_split,
 )
 from .seeding import derive_seed, seed_everything
-from .train import parallel as parallel_module
 from .train import tensorboard_logs, workers
 from .train.distributed import barrier, init_distributed, is_main, on_main
 from .train.loop import resolve_device
@@ -51,9 +49,11 @@ from .trained import Run, open_run
 
 log = logging.getLogger(__name__)
 
-# What the worker processes that train and analyse models at once import (once, see
-# cxrvae.train.workers.start_server).
-WORKER_MODULES = (parallel_module.__name__, analysis_step.__name__)
+# What the worker processes that train and analyse models at once import, once for all of them
+# (see cxrvae.train.workers.start_server): this module, so every step's, and the compiler that
+# torch.optim imports when a process makes its first optimiser (1.6 s of each training
+# worker's start otherwise). cxrvae.cli starts the server with the same list.
+WORKER_MODULES = (__name__, "torch._dynamo")
 
 
 # --------------------------------------------------------------------------- data and split

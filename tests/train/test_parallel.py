@@ -74,6 +74,49 @@ def test_workers_fork_from_one_server_with_their_waiting_policy(monkeypatch):
     assert _processes()[forked[2]] == (os.getpid(), "forkserver")
 
 
+@pytest.mark.processes
+def test_train_and_run_start_the_workers_server_before_importing_torch(npz_path):
+    import subprocess
+    import sys
+
+    from cxrvae import cli, study
+
+    assert cli.WORKER_MODULES == study.WORKER_MODULES  # named twice: the cli has no torch yet
+    probe = (
+        "import os, sys\n"
+        "from cxrvae import cli\n"
+        "from cxrvae.train import workers\n"
+        "os.sched_setaffinity(0, list(os.sched_getaffinity(0))[: int(sys.argv[1])])\n"
+        "cli._warm_workers(cli.build_parser().parse_args(sys.argv[2:]))\n"
+        "print(workers._server_policy, 'torch' in sys.modules)\n"
+    )
+
+    def started(cpus, *argv):
+        env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "WORLD_SIZE")}
+        done = subprocess.run(
+            [sys.executable, "-c", probe, str(cpus), *argv],
+            capture_output=True, text=True, check=True, env=env,
+        )  # fmt: skip
+        policy, imported = done.stdout.rsplit(" ", 1)
+        assert imported.strip() == "False"  # the server imports torch, this process not yet
+        return policy
+
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs two CPUs")
+    data = str(npz_path)
+    # Two cores, three models: one thread each, asleep at OpenMP barriers (waiting_policy).
+    assert (
+        started(2, "run", data, "--latent-dims", "2", "3", "4") == "{'OMP_WAIT_POLICY': 'PASSIVE'}"
+    )
+    assert started(2, "train", data, "--device", "cpu") == "{'OMP_WAIT_POLICY': 'PASSIVE'}"
+    # Where the models can only train in turn, no server is started.
+    assert started(2, "train", data, "--no-parallel-models") == "None"
+    assert started(2, "train", data, "--latent-dims", "4") == "None"
+    assert started(1, "run", data) == "None"
+    assert started(2, "train", data, "--device", "cuda") == "None"
+    assert started(2, "analyze", data) == "None"
+
+
 def test_one_thread_per_worker_waits_asleep_unless_the_user_chose(monkeypatch):
     from cxrvae.train import workers
 

@@ -93,7 +93,7 @@ def plan_parallel(
     work = per_epoch * tc.epochs * (data.image_size / 64) ** 2
     if parallel is None and work < PARALLEL_MIN_WORK:
         return None
-    processes = min(n_models, cpus + 1)
+    processes, threads = workers.share_cores(n_models, cpus)
     # The workers share one memory-mapped copy of the images; each adds torch and its batches.
     need, free = data.images.nbytes + processes * WORKER_MEMORY, workers.available_memory()
     if free is not None and need > free / 2:
@@ -104,7 +104,7 @@ def plan_parallel(
             free / 2**30,
         )
         return None
-    return Plan(["cpu"] * processes, max(1, cpus // processes))
+    return Plan(["cpu"] * processes, threads)
 
 
 def _plan_gpus(n_models: int, parallel: bool | None, cpus: int) -> Plan | None:

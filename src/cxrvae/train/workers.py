@@ -44,6 +44,15 @@ def cpu_count() -> int:
         return os.cpu_count() or 1
 
 
+def share_cores(n_tasks: int, cpus: int | None = None) -> tuple[int, int]:
+    """(processes, threads each) for ``n_tasks`` at once on ``cpus`` (default: this process's):
+    one process per task, at most one more than there are cores, the cores shared out as
+    threads."""
+    cpus = cpus or cpu_count()
+    processes = min(n_tasks, cpus + 1)
+    return processes, max(1, cpus // processes)
+
+
 def available_memory() -> int | None:
     """Bytes of memory available to new work (Linux MemAvailable), or None when unknown."""
     try:
