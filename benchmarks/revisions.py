@@ -16,7 +16,9 @@ turns so that both meet the same machine):
 The base revision is checked out in a temporary git worktree and run from its own ``src``
 (see ``scripts/same_outputs.py``). Peak memory is the peak resident set size of the command's
 own process (``os.wait4``; worker processes, where models train at once, are not included).
-Prints each run, then the medians side by side with the ratios head / base.
+Prints each run, then the medians side by side with the ratios head / base, and for the wall
+time also the median of the ratios pair by pair (each head run over the base run just before
+it): on a machine whose speed drifts, that ratio moves less than the ratio of the medians.
 """
 
 from __future__ import annotations
@@ -130,6 +132,10 @@ def main():
             for rev in ("base", "head")
         )
         print(f"{name:8s} {bw:8.1f} {hw:8.1f} {hw / bw:6.2f}   {br:8.2f} {hr:8.2f} {hr / br:6.2f}")
+    for name in todo:
+        pairs = [h[0] / b[0] for b, h in zip(results[name, "base"], results[name, "head"])]
+        print(f"{name}: wall time ratio pair by pair {', '.join(f'{r:.3f}' for r in pairs)}; "
+              f"median {statistics.median(pairs):.3f}")  # fmt: skip
 
 
 if __name__ == "__main__":
