@@ -725,6 +725,8 @@ def _warm_workers(args) -> None:
         return
     try:
         cfg = config_from_args(args)
+        if not _may_exist(args.data):
+            return
     except UsageError:
         return  # the command itself reports it
     from .train import workers
@@ -735,6 +737,11 @@ def _warm_workers(args) -> None:
         return
     if workers.cpu_count() >= 2:
         workers.start_server(WORKER_MODULES, workers.share_cores(n_models)[1])
+
+
+def _may_exist(data) -> bool:
+    """Whether DATA may name images: omitted, a path that exists, the sample or a public set."""
+    return data is None or data == SAMPLE or Path(data).exists() or parse_dataset(data) is not None
 
 
 def console() -> None:

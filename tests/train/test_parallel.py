@@ -115,6 +115,8 @@ def test_train_and_run_start_the_workers_server_before_importing_torch(npz_path)
     assert started(1, "run", data) == "None"
     assert started(2, "train", data, "--device", "cuda") == "None"
     assert started(2, "analyze", data) == "None"
+    assert started(2, "train", data + ".missing") == "None"  # refused as soon as torch is in
+    assert started(2, "run") == "{'OMP_WAIT_POLICY': 'PASSIVE'}"  # the packaged sample
 
 
 def test_one_thread_per_worker_waits_asleep_unless_the_user_chose(monkeypatch):
