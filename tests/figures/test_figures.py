@@ -143,6 +143,11 @@ def test_effect_sizes_feature_histograms_and_duplicate_pairs(imgs):
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "c", "b"]  # by |d|
     assert "pneumonia minus normal" in ax.get_xlabel()
+    long = ["central brightness (spine, heart and mediastinum against the lungs)", "b", "c"]
+    fig = DF.plot_effect_sizes(long, [0.2, -1.5, 0.9], "normal", "pneumonia")
+    fig.canvas.draw()
+    label, page = fig.axes[0].xaxis.label.get_window_extent(), fig.bbox
+    assert page.x0 <= label.x0 and label.x1 <= page.x1  # the axis label is not cut off
     fig = DF.plot_feature_histograms({"x": np.random.rand(30), "y": np.random.rand(30)})
     assert len(fig.axes) == 2 and fig.axes[0].get_xlabel() == "x"
     fig = DF.plot_duplicate_pairs(imgs[:3], imgs[3:6], [0.0, 0.01, 0.02], [True, False, False], 7)

@@ -97,7 +97,7 @@ def plot_effect_sizes(names, effects, first: str, second: str) -> Figure:
         ax.axvline(-x, color="#999", ls=style, lw=0.8)
     ax.axvline(0, color="#444", lw=0.8)
     ax.set_xlabel(
-        f"effect size d: {second} minus {first}, in pooled SDs "
+        f"effect size d: {second} minus {first}, in pooled SDs\n"
         f"({EFFECT_MEDIUM:g} medium, {EFFECT_LARGE:g} large)"
     )
     ax.set_title(f"Each feature: {second} against {first}")
