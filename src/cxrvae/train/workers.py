@@ -227,7 +227,7 @@ def start_server(modules: Iterable[str], threads: int) -> bool:
     policy = waiting_policy(threads)
     if _server_policy is None:
         multiprocessing.get_context("forkserver").set_forkserver_preload(
-            [__name__, "torch", *sorted(modules)]
+            [__name__, "torch", *sorted(modules), f"{__package__}.preload"]
         )
         with _environment(policy):
             forkserver.ensure_running()  # returns at once; the server imports on its own
