@@ -714,29 +714,41 @@ def main(argv=None) -> int:
 
 def _warm_workers(args) -> None:
     """Start the workers' server now where ``train`` or ``run`` may train its models at once on
-    this CPU (see :func:`cxrvae.train.parallel.plan_parallel`).
+    this CPU (:func:`_server_threads`).
 
     The server imports torch and the study's modules on another core while this process
     imports them, so the workers can start as soon as the images are split (benchmarks/README.md).
     Where the models then train in turn it stays idle; where the plan wants workers with
     another waiting policy, they are spawned (:func:`cxrvae.train.workers.start_server`).
     """
+    threads = _server_threads(args)
+    if threads is not None:
+        from .train import workers
+
+        workers.start_server(WORKER_MODULES, threads)
+
+
+def _server_threads(args) -> int | None:
+    """The torch threads of each worker where the models of ``train`` or ``run`` may train at
+    once on this CPU (see :func:`cxrvae.train.parallel.plan_parallel`), else None. Imports no
+    torch."""
     if args.command not in ("train", "run") or args.parallel_models is False:
-        return
+        return None
     try:
         cfg = config_from_args(args)
         if not _may_exist(args.data):
-            return
+            return None
     except UsageError:
-        return  # the command itself reports it
+        return None  # the command itself reports it
     from .train import workers
 
     n_models = len(cfg.model.latent_dims)
     under_torchrun = int(os.environ.get("WORLD_SIZE", "1")) > 1  # processes share models
     if n_models < 2 or cfg.train.device not in ("auto", "cpu") or under_torchrun:
-        return
-    if workers.cpu_count() >= 2:
-        workers.start_server(WORKER_MODULES, workers.share_cores(n_models)[1])
+        return None
+    if workers.cpu_count() < 2:
+        return None
+    return workers.share_cores(n_models)[1]
 
 
 def _may_exist(data) -> bool:

@@ -34,7 +34,7 @@ def _start(*args, torchrun=False, **kw) -> subprocess.Popen:
     )
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def start_cli():
     """``start_cli(*args, torchrun=False)``: ``python -m cxrvae ARGS`` started in a new
     process (with one OpenMP thread), its output captured; under torchrun with two processes."""

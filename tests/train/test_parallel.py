@@ -74,49 +74,61 @@ def test_workers_fork_from_one_server_with_their_waiting_policy(monkeypatch):
     assert _processes()[forked[2]] == (os.getpid(), "forkserver")
 
 
+def test_train_and_run_start_the_workers_server_where_the_models_may_train_at_once(
+    npz_path, monkeypatch
+):
+    from cxrvae import cli
+    from cxrvae.train import workers
+
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    data = str(npz_path)
+
+    def threads(*argv, cpus=2):
+        monkeypatch.setattr(workers, "cpu_count", lambda: cpus)
+        return cli._server_threads(cli.build_parser().parse_args(argv))
+
+    # Two cores, three models (or the default three): one thread each.
+    assert threads("run", data, "--latent-dims", "2", "3", "4") == 1
+    assert threads("train", data, "--device", "cpu") == 1
+    assert threads("run") == 1  # the packaged sample
+    assert threads("train", data, cpus=8) == 2  # three processes share eight cores
+    # Where the models can only train in turn, no server is started.
+    assert threads("train", data, "--no-parallel-models") is None
+    assert threads("train", data, "--latent-dims", "4") is None
+    assert threads("run", data, cpus=1) is None
+    assert threads("train", data, "--device", "cuda") is None
+    assert threads("analyze", data) is None
+    assert threads("train", data + ".missing") is None  # refused as soon as torch is in
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert threads("train", data) is None  # under torchrun the processes share each model
+
+
 @pytest.mark.processes
-def test_train_and_run_start_the_workers_server_before_importing_torch(npz_path):
+def test_the_workers_server_starts_before_the_command_imports_torch(npz_path):
     import subprocess
     import sys
 
     from cxrvae import cli, study
 
     assert cli.WORKER_MODULES == study.WORKER_MODULES  # named twice: the cli has no torch yet
-    probe = (
-        "import os, sys\n"
-        "from cxrvae import cli\n"
-        "from cxrvae.train import workers\n"
-        "os.sched_setaffinity(0, list(os.sched_getaffinity(0))[: int(sys.argv[1])])\n"
-        "cli._warm_workers(cli.build_parser().parse_args(sys.argv[2:]))\n"
-        "print(workers._server_policy, 'torch' in sys.modules)\n"
-    )
-
-    def started(cpus, *argv):
-        env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "WORLD_SIZE")}
-        done = subprocess.run(
-            [sys.executable, "-c", probe, str(cpus), *argv],
-            capture_output=True, text=True, check=True, env=env,
-        )  # fmt: skip
-        policy, imported = done.stdout.rsplit(" ", 1)
-        assert imported.strip() == "False"  # the server imports torch, this process not yet
-        return policy
-
     if len(os.sched_getaffinity(0)) < 2:
         pytest.skip("needs two CPUs")
-    data = str(npz_path)
-    # Two cores, three models: one thread each, asleep at OpenMP barriers (waiting_policy).
-    assert (
-        started(2, "run", data, "--latent-dims", "2", "3", "4") == "{'OMP_WAIT_POLICY': 'PASSIVE'}"
+    probe = (
+        "import os, sys\n"
+        "os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:2])  # two cores\n"
+        "from cxrvae import cli\n"
+        "from cxrvae.train import workers\n"
+        "cli._warm_workers(cli.build_parser().parse_args(sys.argv[1:]))\n"
+        "print(workers._server_policy, 'torch' in sys.modules)\n"
     )
-    assert started(2, "train", data, "--device", "cpu") == "{'OMP_WAIT_POLICY': 'PASSIVE'}"
-    # Where the models can only train in turn, no server is started.
-    assert started(2, "train", data, "--no-parallel-models") == "None"
-    assert started(2, "train", data, "--latent-dims", "4") == "None"
-    assert started(1, "run", data) == "None"
-    assert started(2, "train", data, "--device", "cuda") == "None"
-    assert started(2, "analyze", data) == "None"
-    assert started(2, "train", data + ".missing") == "None"  # refused as soon as torch is in
-    assert started(2, "run") == "{'OMP_WAIT_POLICY': 'PASSIVE'}"  # the packaged sample
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "WORLD_SIZE")}
+    argv = ["run", str(npz_path), "--latent-dims", "2", "3", "4"]
+    done = subprocess.run(
+        [sys.executable, "-c", probe, *argv], capture_output=True, text=True, check=True, env=env
+    )
+    # The server imports torch, this process not yet; its workers wait asleep at OpenMP
+    # barriers (one thread each: waiting_policy).
+    assert done.stdout.strip() == "{'OMP_WAIT_POLICY': 'PASSIVE'} False"
 
 
 def test_one_thread_per_worker_waits_asleep_unless_the_user_chose(monkeypatch):
@@ -246,8 +258,11 @@ def test_ctrl_c_stops_the_workers_and_names_every_stopped_model(tmp_path, ddp_np
 
 @pytest.mark.processes
 def test_killed_parent_workers_stop_and_resume_is_bit_identical(tmp_path, ddp_npz, start_cli):
-    full = start_cli("train", ddp_npz, "--out", tmp_path / "full", "--epochs", 40, *PARALLEL)
-    assert full.communicate(timeout=300) and full.returncode == 0
+    from cxrvae.cli import main
+
+    # The uninterrupted reference trains in this process's workers, with their threads.
+    full = ["train", str(ddp_npz), "--out", str(tmp_path / "full"), "--epochs", "40", *PARALLEL]
+    assert main([*full, "-q"]) == 0
     out = tmp_path / "run"
     code, _ = _interrupt_parallel(start_cli, ddp_npz, out, signal.SIGKILL, 40)
     assert code == -signal.SIGKILL
