@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -703,6 +704,8 @@ def main(argv=None) -> int:
         stream=sys.stderr,
         force=True,
     )
+    if not args.debug:
+        _quiet_readers()
     try:
         return _dispatch(args)
     finally:
@@ -710,6 +713,14 @@ def main(argv=None) -> int:
             import torch.distributed as dist
 
             dist.destroy_process_group()
+
+
+def _quiet_readers() -> None:
+    """Leave out what the readers' libraries say of a damaged file (pydicom's log lines and
+    tracebacks, its and Pillow's warnings: several lines each). The command says in one line
+    what matters: that a file was refused, and why. ``--debug`` shows them."""
+    logging.getLogger("pydicom").setLevel(logging.CRITICAL)
+    warnings.filterwarnings("ignore", module=r"(pydicom|PIL)(\.|$)")
 
 
 def _warm_workers(args) -> None:

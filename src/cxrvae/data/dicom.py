@@ -92,12 +92,20 @@ def read_dicom(path: Path, size: int) -> DicomImage:
     from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
-    a = apply_voi_lut(apply_modality_lut(pixels, ds), ds).astype(np.float64)
-    if photometric == "MONOCHROME1":  # low values are bright: invert so bone is bright
-        a = a.max() + a.min() - a
+    # A rescale slope of 1e308, say, overflows: the loader refuses the non-finite values.
+    with np.errstate(over="ignore", invalid="ignore"):
+        try:
+            a = apply_voi_lut(apply_modality_lut(pixels, ds), ds).astype(np.float64)
+        except Exception as e:  # a window of width 0, a LUT that does not fit the pixels...
+            raise DataError(
+                f"{path}: cannot apply its modality or VOI LUT ({_first_line(e)})"
+            ) from None
+        if photometric == "MONOCHROME1":  # low values are bright: invert so bone is bright
+            a = a.max() + a.min() - a
+        image = a.astype(np.float32)
     patient = ds.get("PatientID")
     return DicomImage(
-        image=resize_image(a.astype(np.float32), size),
+        image=resize_image(image, size),
         native_shape=tuple(a.shape),
         dtype=str(pixels.dtype),
         photometric=photometric,
@@ -185,9 +193,16 @@ def _decode(path: Path, ds, syntax) -> np.ndarray:
             f"is not installed; {DECODERS_HINT}"
         )
     try:
-        return ds.pixel_array
+        pixels = ds.pixel_array
     except Exception as e:
         raise DataError(f"{path}: cannot decode the pixel data ({_first_line(e)})") from None
+    if pixels.ndim != 2:  # more data than one frame holds, read as several; or colour
+        shape = "x".join(map(str, pixels.shape))
+        raise DataError(
+            f"{path}: the pixel data decodes to a {shape} array, not one grayscale image "
+            f"({ds.get('Rows', '?')} rows, {ds.get('Columns', '?')} columns)"
+        )
+    return pixels
 
 
 def describe(images: list[DicomImage]) -> str:

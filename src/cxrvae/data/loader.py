@@ -29,6 +29,7 @@ from .xray import XrayData
 
 MIN_IMAGES = 10  # fewer cannot give a train and a test set of a few images each
 MAX_CLASSES = 50  # a per-image array with more distinct values is not taken as class labels
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # float images are kept as float32
 
 
 def _resize(images: np.ndarray, size: int, notes: list[str]) -> np.ndarray:
@@ -218,21 +219,30 @@ def require_trainable(data: XrayData, source) -> None:
 
 
 def _drop_non_finite(path: Path, raw: RawImages, drop_invalid: bool) -> RawImages:
-    """Float images holding NaN or infinity: refused, or left out with ``drop_invalid``."""
+    """Float images holding NaN, infinity or values that float32 (how float images are kept)
+    cannot hold: refused, or left out with ``drop_invalid``."""
     if raw.images.dtype.kind != "f":
         return raw
-    bad = np.array([not np.isfinite(im).all() for im in raw.images])
+    nonfinite = np.array([not np.isfinite(im).all() for im in raw.images])
+    huge = np.zeros(len(nonfinite), bool)
+    if raw.images.dtype.itemsize > 4:  # float64 values that float32 turns into infinities
+        huge = np.array([bool(np.any(np.abs(im) > FLOAT32_MAX)) for im in raw.images])
+    bad = nonfinite | huge
     if not bad.any():
         return raw
+    beyond = f"values beyond float32's range (±{FLOAT32_MAX:.1e})"
+    what = "NaN or infinite values" if not huge.any() else beyond
+    if huge.any() and nonfinite.any():
+        what = f"NaN or infinite values, or {beyond}"
     if not drop_invalid:
         raise DataError(
-            f"{path}: {int(bad.sum())} of {len(bad)} images contain NaN or infinite "
-            "values; fix them or pass --drop-invalid to leave them out"
+            f"{path}: {int(bad.sum())} of {len(bad)} images contain {what}; fix them or pass "
+            "--drop-invalid to leave them out"
         )
     keep = np.flatnonzero(~bad)
     if not len(keep):
-        raise DataError(f"{path}: every image contains NaN or infinite values")
-    raw.notes.append(f"dropped {int(bad.sum())} images containing NaN or infinite values")
+        raise DataError(f"{path}: every image contains {what}")
+    raw.notes.append(f"dropped {int(bad.sum())} images containing {what}")
     return dataclasses.replace(
         raw,
         images=raw.images[keep],

@@ -22,8 +22,14 @@ def cast(a: np.ndarray, dtype) -> np.ndarray:
     dtype = np.dtype(dtype)
     if dtype.kind in "biu":
         info = np.iinfo(dtype)
-        return np.clip(np.rint(a), info.min, info.max).astype(dtype)
-    return a.astype(dtype)
+        # float(2**63 - 1) is 2**63, one past int64's range: clip at the float below it (in
+        # float64: float32 rounds that back up to 2**63)
+        hi = float(info.max)
+        if int(hi) > info.max:
+            hi = float(np.nextafter(hi, 0.0))
+        return np.clip(np.rint(np.asarray(a, np.float64)), info.min, hi).astype(dtype)
+    with np.errstate(over="ignore"):  # beyond float32: infinite, which the loader refuses
+        return a.astype(dtype)
 
 
 def resize_image(image: np.ndarray, size: int) -> np.ndarray:
