@@ -21,6 +21,13 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # The suite runs in one worker process per core (pytest-xdist, pyproject.toml): one torch
+    # thread each, so that the workers share the cores instead of fighting over them.
+    import torch
+
+    torch.set_num_threads(1)
+
 
 @pytest.fixture
 def xrays():

@@ -180,9 +180,11 @@ def _weights(out, k):
 
 
 def _start_and_interrupt(args, out, sig, after_epochs=3):
-    """Start `python -m cxrvae` in a new process; send sig once a checkpoint has epochs."""
+    """Start `python -m cxrvae` in a new process, with as many torch threads as this one (the
+    numbers depend on them); send sig once a checkpoint has epochs."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cxrvae", *args], stderr=subprocess.PIPE, text=True
+        [sys.executable, "-m", "cxrvae", *args], stderr=subprocess.PIPE, text=True, env=env
     )
     ckpt = out / "latent_2" / "checkpoint.pt"
     deadline = time.time() + 120
