@@ -121,10 +121,10 @@ def test_the_data_step_memory_does_not_grow_with_the_set(tmp_path, monkeypatch):
     import gc
     import tracemalloc
 
-    from cxrvae.data.split import identical_images
-
     import matplotlib.pyplot as plt
     from matplotlib.figure import Figure
+
+    from cxrvae.data.split import identical_images
 
     monkeypatch.setattr(survey, "SURVEY_MAX", 1000)
     # The figures are made from the arrays the step hands them, but neither laid out nor
