@@ -99,13 +99,17 @@ def test_interpolate_axis_uses_argmin_argmax_and_encoded_means(model_and_data):
     np.testing.assert_array_equal(it.originals, data.normalized(sample[list(it.endpoints)]))
 
 
-def test_encode_is_deterministic_and_batched(model_and_data):
+def test_encode_is_deterministic_and_batched(model_and_data, monkeypatch):
+    from cxrvae.analysis import latent
+
     model, data = model_and_data
     idx = np.arange(len(data))
-    mu1, lv1 = encode(model, data, idx)
-    mu2, _ = encode(model, data, idx[::-1])
-    assert mu1.shape == lv1.shape == (len(data), 4)
+    mu1, lv1 = encode(model, data, idx)  # 96 images: one batch
+    monkeypatch.setattr(latent, "ENCODE_BATCH", 7)  # 13 batches of 7 and one of 5
+    mu2, lv2 = encode(model, data, idx[::-1])
+    assert mu1.shape == lv1.shape == mu2.shape == (len(data), 4)
     np.testing.assert_allclose(mu1[::-1], mu2, atol=1e-5)
+    np.testing.assert_allclose(lv1[::-1], lv2, atol=1e-5)
 
 
 def test_most_used_dim_is_largest_kl():

@@ -43,26 +43,40 @@ def test_plot_image_grid_draws_every_image_in_its_tile_with_its_title(imgs):
     assert fig._suptitle.get_text() == "grid"
 
 
-def test_plot_history_three_panels_with_labels():
-    h = {"epoch": np.arange(1, 11)}
+def _history(seed: int, epochs: int = 10) -> dict:
+    """A history whose every column is different."""
+    rng = np.random.default_rng(seed)
+    h = {"epoch": np.arange(1, epochs + 1)}
     for split in ("train", "test"):
         for k in ("loss", "bce", "kl"):
-            h[f"{split}_{k}"] = np.linspace(10, 1, 10)
+            h[f"{split}_{k}"] = np.sort(rng.random(epochs))[::-1] * 100
+    return h
+
+
+def test_plot_history_three_panels_with_labels():
+    h = _history(0)
     fig = F.plot_history(h, "latent 4")
     assert len(fig.axes) == 3
     assert all(ax.get_xlabel() == "epoch" and ax.get_ylabel() for ax in fig.axes)
-    assert all(len(ax.lines) == 2 for ax in fig.axes)
+    for ax, key in zip(fig.axes, ("loss", "bce", "kl")):  # each panel its own columns
+        train, test = ax.lines
+        assert (train.get_label(), test.get_label()) == ("train", "test")
+        np.testing.assert_array_equal(train.get_xdata(), h["epoch"])
+        np.testing.assert_array_equal(train.get_ydata(), h[f"train_{key}"])
+        np.testing.assert_array_equal(test.get_ydata(), h[f"test_{key}"])
+    assert fig._suptitle.get_text() == "latent 4"
 
 
 def test_plot_history_comparison_one_line_per_model():
-    h = {
-        "epoch": np.arange(1, 4),
-        "test_loss": np.ones(3),
-        "test_bce": np.ones(3),
-        "test_kl": np.ones(3),
-    }
-    fig = F.plot_history_comparison({4: h, 16: h, 32: h})
-    assert all(len(ax.lines) == 3 for ax in fig.axes)
+    histories = {4: _history(4), 16: _history(16, epochs=7), 32: _history(32)}
+    fig = F.plot_history_comparison(histories)
+    assert len(fig.axes) == 3
+    for ax, key in zip(fig.axes, ("loss", "bce", "kl")):
+        assert [line.get_label() for line in ax.lines] == ["latent 4", "latent 16", "latent 32"]
+        for line, h in zip(ax.lines, histories.values()):  # each model's own test curve
+            np.testing.assert_array_equal(line.get_xdata(), h["epoch"])
+            np.testing.assert_array_equal(line.get_ydata(), h[f"test_{key}"])
+        assert len({to_hex(line.get_color()) for line in ax.lines}) == 3
 
 
 def test_plot_reconstructions_rows(imgs):

@@ -127,41 +127,89 @@ def test_five_to_eight_findings_each_with_its_number(constructed):
         assert all(re.search(r"\d", f.text) and f.anchor for f in found)
 
 
-def _numbers(tree) -> list[float]:
+def _leaves(tree, path=()):
+    """Every number of a JSON tree, with its path (dictionary keys and list indices)."""
     if isinstance(tree, dict):
-        return [x for v in tree.values() for x in _numbers(v)] + [
-            float(k) for k in tree if re.fullmatch(r"\d+", str(k))
-        ]
-    if isinstance(tree, list):
-        return [x for v in tree for x in _numbers(v)]
-    if isinstance(tree, bool) or not isinstance(tree, int | float):
-        return []
-    return [float(tree)]
+        for k, v in tree.items():
+            yield from _leaves(v, (*path, k))
+    elif isinstance(tree, list):
+        for i, v in enumerate(tree):
+            yield from _leaves(v, (*path, i))
+    elif isinstance(tree, int | float) and not isinstance(tree, bool):
+        yield path, tree
 
 
-def test_every_number_of_the_findings_and_discussion_is_in_metrics_json(study):
+def _pieces(m) -> list[str]:
+    """The findings and the discussion's answers, reasons and table cells, one string each."""
+    typed = from_dict(StudyMetrics, m)
+    out = [f.text for f in key_findings(typed)]
+    for a in discussion(typed):
+        out += [a.answer, *a.why, *(c for r in a.table.rows for c in r)] if a.table else [a.answer]
+    return [t.replace(",", "") for t in out]
+
+
+NUMBER = r"(?<![\w.])-?\d+(?:\.\d+)?%?"
+
+
+def _shows(value: float, token: str) -> bool:
+    """Whether ``value`` is what ``token`` shows: at its number of decimals, or as a share in
+    whole percent."""
+    shown = abs(float(token.rstrip("%")))
+    if token.endswith("%"):
+        return abs(100 * abs(value) - shown) <= 0.5
+    step = 10 ** -len(token.split(".")[1]) if "." in token else 1
+    return abs(abs(value) - shown) <= step / 2 + 1e-9
+
+
+def _moved(metrics: dict, paths) -> dict:
+    """``metrics`` with the values at ``paths`` moved far enough to show other numbers."""
+    import copy
+
+    out = copy.deepcopy(metrics)
+    for path in paths:
+        node = out
+        for key in path[:-1]:
+            node = node[key]
+        v = node[path[-1]]
+        node[path[-1]] = v + 7 if isinstance(v, int) else v * 1.37 + 0.37
+    return out
+
+
+def test_every_number_of_the_findings_and_discussion_comes_from_metrics_json(study):
+    """Each number of the prose is a value of metrics.json (or a threshold) shown at its
+    precision, and it moves where it stands when that value moves: changing every value it
+    could be changes that number. A number written into the prose, or computed wrongly from
+    other values, fails, even where it happens to equal some other value of metrics.json."""
     import cxrvae.thresholds as thresholds
 
     _, out = study
     metrics = json.loads((out / "metrics.json").read_text())
-    known = [abs(v) for v in _numbers(metrics)]
-    known += [abs(v) for v in vars(thresholds).values() if isinstance(v, float | int)]
-    known += [2, 16, 90, 95, 5, 0.001, 0.999]  # stated in words
-    typed = from_dict(StudyMetrics, metrics)
-    words = [f.text for f in key_findings(typed)]
-    for a in discussion(typed):
-        words += (
-            [a.answer, *a.why, *(c for r in a.table.rows for c in r)] if a.table else [a.answer]
-        )
-    text = " ".join(words).replace(",", "")
-    for token in re.findall(r"-?\d+(?:\.\d+)?%?", text):
-        value = abs(float(token.rstrip("%")))
-        if token.endswith("%"):
-            ok = any(abs(100 * k - value) <= 0.5 for k in known) or value in known
-        else:
-            step = 10 ** -len(token.split(".")[1]) if "." in token else 1
-            ok = any(abs(k - value) <= step / 2 + 1e-9 for k in known)
-        assert ok, f"{token} is not in metrics.json"
+    del metrics["timings"]  # seconds of this machine, not said in the prose
+    leaves = list(_leaves(metrics))
+    constants = [v for v in vars(thresholds).values() if isinstance(v, float | int)]
+    constants += [2, 5, 16, 90, 0.9, 95, 0.001, 0.999]  # "two", "5-NN", "for 90% of images"
+    constants += [int(k) for k in metrics["models"]]  # the models' names: "latent 4"
+    pieces = _pieces(metrics)
+    renders, checked = {}, 0
+    for i, piece in enumerate(pieces):
+        for k, token in enumerate(re.findall(NUMBER, piece)):
+            paths = frozenset(path for path, v in leaves if _shows(v, token))
+            constant = any(_shows(c, token) for c in constants)
+            assert paths or constant, f"{token} ({piece!r}) is not in metrics.json"
+            if not paths:
+                continue
+            if paths not in renders:
+                renders[paths] = _pieces(_moved(metrics, paths))
+            after = renders[paths]
+            template = re.sub(NUMBER, "#", piece)
+            if len(after) != len(pieces) or re.sub(NUMBER, "#", after[i]) != template:
+                continue  # the sentence itself changed: its words follow the moved values
+            checked += 1
+            moved = re.findall(NUMBER, after[i])[k] != token
+            assert moved or constant, (
+                f"{token} in {piece!r} stays when every value of metrics.json it shows moves"
+            )
+    assert checked > 40  # most numbers could be followed
 
 
 def _all_sentences(m) -> list[str]:

@@ -25,16 +25,23 @@ def test_convvae_is_symmetric_stride2():
     assert len(convs) == len(deconvs) == 3
     assert all(m.stride == (2, 2) for m in convs + deconvs)
     assert [c.out_channels for c in convs] == [d.in_channels for d in deconvs][::-1]
-    # No activation after the last layer (logits), none on the latent heads.
-    assert isinstance(model.decoder[-1], torch.nn.ConvTranspose2d)
-    assert isinstance(model.fc_mu, torch.nn.Linear) and isinstance(model.fc_logvar, torch.nn.Linear)
+    assert isinstance(model.encoder[0][0], torch.nn.Conv2d)  # the input goes in as it is
 
 
-def test_convvae_outputs_logits_outside_unit_interval():
+def test_convvae_returns_the_raw_outputs_of_its_last_layers():
+    """No activation on the latent heads or the output: ``forward`` returns exactly what the
+    heads and the last transposed convolution compute (logits, mu, logvar)."""
     torch.manual_seed(0)
     model = ConvVAE(32, 4, (8, 16)).eval()
-    x_hat, _, _ = model(torch.rand(8, 1, 32, 32))
-    assert x_hat.min() < 0 or x_hat.max() > 1
+    seen = {}
+    for name in ("fc_mu", "fc_logvar"):
+        getattr(model, name).register_forward_hook(lambda m, i, o, n=name: seen.update({n: o}))
+    last = model.decoder[-1]
+    assert isinstance(last, torch.nn.ConvTranspose2d)
+    last.register_forward_hook(lambda m, i, o: seen.update(logits=o))
+    x_hat, mu, logvar = model(torch.rand(8, 1, 32, 32))
+    assert torch.equal(x_hat, seen["logits"]) and x_hat.min() < 0  # logits, not probabilities
+    assert torch.equal(mu, seen["fc_mu"]) and torch.equal(logvar, seen["fc_logvar"])
 
 
 def test_convvae_rejects_indivisible_size():
