@@ -75,7 +75,7 @@ def main():
 def stages(run: Path, new: Path) -> None:
     """One scoring in this process, stage by stage."""
     import cxrvae
-    from cxrvae.analysis import latent as lt
+    from cxrvae.analysis.atypicality import log_likelihood
     from cxrvae.score import step
     from cxrvae.score.loading import load_images, open_for_scoring
     from cxrvae.train.checkpoints import load_model
@@ -96,7 +96,7 @@ def stages(run: Path, new: Path) -> None:
     idx = np.arange(len(data))
     for codes in (8, 32):
         t = time.perf_counter()
-        lt.log_likelihood(model, data, idx, codes, seed=0)
+        log_likelihood(model, data, idx, codes, seed=0)
         print(f"  likelihood, latent {k}, {codes:2d} codes {time.perf_counter() - t:6.1f} s")
 
 

@@ -9,7 +9,6 @@ from cxrvae.analysis.latent import (
     interpolate,
     interpolate_axis,
     kmeans,
-    log_likelihood,
     most_used_dim,
     pca,
     sample_indices,
@@ -117,60 +116,6 @@ def test_most_used_dim_is_largest_kl():
     mu[:, 2] = np.linspace(-3, 3, 20)
     dim, kl = most_used_dim(mu, np.zeros_like(mu))
     assert dim == 2 and kl.shape == (3,) and kl[0] == 0
-
-
-@pytest.fixture
-def trained_model(npz_path):
-    """A small model trained for a few epochs, so that its posterior is not the prior."""
-    from cxrvae.config import TrainConfig
-    from cxrvae.train.loop import fit
-
-    data = load_npz(npz_path, image_size=32)
-    torch.manual_seed(0)
-    model = ConvVAE(32, 4, (8, 16))
-    cfg = TrainConfig(epochs=8, batch_size=16, lr=3e-3, device="cpu")
-    fit(model, data, np.arange(80), np.arange(80, 96), cfg, seed=0)
-    return model.eval(), data
-
-
-def test_log_likelihood_is_at_least_the_elbo_and_grows_with_samples(trained_model):
-    model, data = trained_model
-    idx = np.arange(80, 96)
-    lp1, elbo1 = log_likelihood(model, data, idx, 1, seed=0)
-    np.testing.assert_allclose(lp1, elbo1)  # one sample: the estimate is the ELBO's sample
-    estimates = {}
-    for k in (1, 4, 16, 64):
-        runs = [log_likelihood(model, data, idx, k, seed=s) for s in range(4)]
-        lp = np.mean([r[0] for r in runs], axis=0)
-        elbo = np.mean([r[1] for r in runs], axis=0)
-        assert lp.mean() >= elbo.mean()  # Jensen: on average at least the ELBO
-        estimates[k] = lp.mean()
-    values = [estimates[k] for k in (1, 4, 16, 64)]
-    assert all(b >= a - 0.05 for a, b in zip(values, values[1:])), values  # tightens with K
-    assert values[-1] > values[0]
-    again, _ = log_likelihood(model, data, idx, 16, seed=0)
-    np.testing.assert_array_equal(again, log_likelihood(model, data, idx, 16, seed=0)[0])
-
-
-def test_log_likelihood_is_exact_when_the_decoder_ignores_the_code(trained_model):
-    model, data = trained_model
-    with torch.no_grad():
-        # p(x|z) = p(x) for every z, and q(z|x) = N(0, I), the true posterior: every
-        # importance weight is p(x), so the estimate is exact for any number of samples.
-        model.fc_dec.weight.zero_()
-        for head in (model.fc_mu, model.fc_logvar):
-            head.weight.zero_()
-            head.bias.zero_()
-    idx = np.arange(80, 96)
-    x = torch.from_numpy(data.normalized(idx))[:, None]
-    with torch.no_grad():
-        logits = model.decode(torch.zeros(1, 4)).float()
-    exact = -torch.nn.functional.binary_cross_entropy_with_logits(
-        logits.expand_as(x), x, reduction="none"
-    ).sum((1, 2, 3))
-    for k in (1, 8):
-        lp, _ = log_likelihood(model, data, idx, k, seed=3)
-        np.testing.assert_allclose(lp, exact.numpy(), rtol=1e-5)
 
 
 def test_traverse_moves_one_dimension_per_row(model_and_data):

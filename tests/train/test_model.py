@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -89,3 +90,45 @@ def test_reparameterize_uses_mu_in_eval_mode():
     x = torch.rand(2, 1, 32, 32)
     a, b = model(x)[0], model(x)[0]
     assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("batchnorm", [True, False])
+def test_hidden_layers_are_conv_batchnorm_leaky_relu(batchnorm):
+    model = ConvVAE(32, 4, (8, 16), batchnorm=batchnorm)
+    hidden = [*model.encoder[:-1], *model.decoder[:-1]]  # the blocks, not Flatten or logits
+    for block in hidden:
+        conv, *norm, act = block
+        assert isinstance(conv, torch.nn.Conv2d | torch.nn.ConvTranspose2d)
+        assert (conv.bias is None) == batchnorm  # BatchNorm's shift replaces the bias
+        assert [type(n) for n in norm] == ([torch.nn.BatchNorm2d] if batchnorm else [])
+        assert isinstance(act, torch.nn.LeakyReLU) and act.negative_slope == 0.2
+    assert model.decoder[-1].bias is not None
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in ConvVAE(32, 4, (8, 16)).modules())
+
+
+def test_the_smallest_image_halves_down_to_one_pixel():
+    model = ConvVAE(16, 2, (4, 4, 4, 4))  # 16 -> 8 -> 4 -> 2 -> 1
+    assert model.bottom == 1
+    assert model(torch.rand(2, 1, 16, 16))[0].shape == (2, 1, 16, 16)
+
+
+def test_reparameterize_draws_from_the_posterior():
+    torch.manual_seed(0)
+    mu = torch.tensor([[1.0, -2.0, 0.5]]).expand(200_000, 3)
+    logvar = torch.tensor([[0.0, np.log(4.0), np.log(0.01)]]).expand(200_000, 3)
+    z = ConvVAE.reparameterize(mu, logvar)
+    np.testing.assert_allclose(z.mean(0), [1.0, -2.0, 0.5], atol=0.01)
+    np.testing.assert_allclose(z.std(0), [1.0, 2.0, 0.1], rtol=0.01)
+
+
+def test_forward_samples_in_training_and_uses_the_mean_in_eval():
+    torch.manual_seed(0)
+    model = ConvVAE(32, 4, (8, 16), batchnorm=False)
+    x = torch.rand(4, 1, 32, 32)
+    with torch.no_grad():
+        model.train()
+        a, b = model(x)[0], model(x)[0]
+        assert not torch.equal(a, b)  # another code each time
+        model.eval()
+        mu, _ = model.encode(x)
+        assert torch.equal(model(x)[0], model.decode(mu))

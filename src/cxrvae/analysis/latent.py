@@ -29,7 +29,7 @@ def _device(model: ConvVAE) -> torch.device:
     return next(model.parameters()).device
 
 
-def _batches(model: ConvVAE, data: XrayData, idx):
+def batches(model: ConvVAE, data: XrayData, idx):
     """Put the model in eval mode; yield normalised images (B, 1, H, W) on its device."""
     model.eval()
     idx = np.asarray(idx)
@@ -45,7 +45,7 @@ def encode(model: ConvVAE, data: XrayData, idx) -> tuple[np.ndarray, np.ndarray]
     Streams over batches of ``ENCODE_BATCH`` images, so any set size fits in memory.
     """
     mus, logvars = [], []
-    for x in _batches(model, data, idx):
+    for x in batches(model, data, idx):
         mu, logvar = model.encode(x)
         mus.append(mu.float().cpu().numpy())
         logvars.append(logvar.float().cpu().numpy())
@@ -89,54 +89,12 @@ def reconstruct_scored(model: ConvVAE, data: XrayData, idx) -> tuple[np.ndarray,
     The BCE is summed over pixels and computed from the decoder's logits (exact, no clipping).
     """
     images, bces = [], []
-    for x in _batches(model, data, idx):
+    for x in batches(model, data, idx):
         logits = model.decode(model.encode(x)[0]).float()  # (B, 1, H, W)
         bce = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum((1, 2, 3))
         images.append(torch.sigmoid(logits)[:, 0].cpu().numpy())
         bces.append(bce.cpu().numpy())
     return np.concatenate(images), np.concatenate(bces).astype(np.float64)
-
-
-LOG_2PI = float(np.log(2 * np.pi))
-DECODE_PIXELS = 2**24  # decoder outputs per call when scoring many samples per image
-
-
-@torch.inference_mode()
-def log_likelihood(
-    model: ConvVAE, data: XrayData, idx, n_importance: int, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Importance-weighted estimate of the log-likelihood log p(x) of each image, and its ELBO.
-
-    With K = ``n_importance`` codes z_k drawn from q(z|x) (Burda, Grosse and Salakhutdinov 2016,
-    eq. 8): log p(x) ~ log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x), a lower bound that tightens as
-    K grows and is exact when q(z|x) is the true posterior. The ELBO is the mean of the K log
-    weights. p(x|z) is the decoder's per-pixel Bernoulli with the grey levels as targets, the
-    same likelihood the loss uses; p(z) = N(0, I). Seeded, so repeatable.
-
-    Returns
-    -------
-    log_px, elbo : ndarray (n,) float64, nats per image
-    """
-    gen = torch.Generator().manual_seed(seed)
-    k, pixels = n_importance, data.image_size**2
-    out_lp, out_elbo = [], []
-    for x in _batches(model, data, idx):
-        mu, logvar = (t.float() for t in model.encode(x))  # (B, D)
-        step = max(1, DECODE_PIXELS // (k * pixels))  # images scored per decoder call
-        for s in range(0, len(x), step):
-            xs, m, lv = x[s : s + step], mu[s : s + step], logvar[s : s + step]
-            eps = torch.randn((k, *m.shape), generator=gen).to(m.device)  # (K, b, D)
-            z = m + torch.exp(0.5 * lv) * eps
-            logits = model.decode(z.reshape(-1, m.shape[1])).float()  # (K*b, 1, H, W)
-            target = xs.float().expand(k, *xs.shape).reshape(logits.shape)
-            log_px_z = -F.binary_cross_entropy_with_logits(logits, target, reduction="none")
-            log_px_z = log_px_z.sum((1, 2, 3)).reshape(k, -1)  # (K, b)
-            log_pz = -0.5 * (z**2 + LOG_2PI).sum(-1)
-            log_qz = -0.5 * (eps**2 + LOG_2PI + lv).sum(-1)
-            log_w = (log_px_z + log_pz - log_qz).double()  # (K, b)
-            out_lp.append((torch.logsumexp(log_w, 0) - np.log(k)).cpu().numpy())
-            out_elbo.append(log_w.mean(0).cpu().numpy())
-    return np.concatenate(out_lp), np.concatenate(out_elbo)
 
 
 def sample_indices(pool, n_samples: int, seed: int) -> np.ndarray:

@@ -18,7 +18,7 @@ from ..results import SCORES, AnomalyDetection, LinearBaseline, LogLikelihood, S
 from ..seeding import derive_seed
 from . import evidence as ev
 from . import latent as lt
-from .atypicality import score_images
+from .atypicality import log_likelihood, score_images
 from .sampling import Sample
 from .twosample import auroc
 
@@ -97,7 +97,7 @@ def likelihood_step(model, s: Sample, latent_dim: int) -> LogLikelihood:
     """Importance-weighted test log-likelihood on a seeded subset of the test images."""
     a, seed = s.cfg.analysis, s.cfg.seed
     idx = lt.sample_indices(s.test_idx, a.n_likelihood, derive_seed(seed, "likelihood"))
-    log_px, elbo = lt.log_likelihood(
+    log_px, elbo = log_likelihood(
         model, s.data, idx, a.n_importance, derive_seed(seed, f"likelihood-{latent_dim}")
     )
     nats = float(log_px.mean())
