@@ -197,3 +197,21 @@ def test_tensorboard_scalars_per_epoch_and_projector(tmp_path, npz_path, tiny_cl
         assert "sprite" in config and "metadata" in config
         meta = (logdir / "00000" / f"latent_{k}" / "metadata.tsv").read_text().splitlines()
         assert meta[0] == "cluster\tlabel" and len(meta) == 61  # header + 60 encoded images
+
+
+def test_a_commands_settings_are_made_once(tmp_path, monkeypatch):
+    from cxrvae import config
+    from cxrvae.cli import build_parser
+    from cxrvae.cli.settings import configured
+
+    made = []
+    real = config.configure
+    monkeypatch.setattr("cxrvae.cli.settings.configure", lambda *a: made.append(a) or real(*a))
+    args = build_parser().parse_args(["run", str(tmp_path / "x.npz"), "--epochs", "3"])
+    first = configured(args)
+    assert configured(args) is first and len(made) == 1
+    assert first.train.epochs == 3
+    bad = build_parser().parse_args(["run", "--epochs", "0"])
+    for _ in range(2):  # a wrong setting is the same error each time it is asked for
+        with pytest.raises(config.ConfigError, match="epochs"):
+            configured(bad)

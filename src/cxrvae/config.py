@@ -11,7 +11,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ConfigError
+from .errors import ConfigError, UsageError
 
 IMAGE_SIZES = (32, 64, 128, 256)
 LAYOUTS = ("nhw", "nhwc", "nchw", "rows", "keys", "image")  # see cxrvae.data.layouts
@@ -299,3 +299,37 @@ def merge_settings(base: dict, overrides: dict) -> dict:
         else:
             out[key] = value
     return out
+
+
+def settings_from_flags(flags: dict) -> dict:
+    """Settings given by name (a command line's flags: ``{"epochs": 5, "seed": 1, "out": ...}``)
+    nested like a config file (``{"train": {"epochs": 5}, "seed": 1}``); names that are not
+    settings are left out."""
+    out: dict = {}
+    for name, value in flags.items():
+        section = section_of(name)
+        if section == "":
+            out[name] = value
+        elif section is not None:
+            out.setdefault(section, {})[name] = value
+    return out
+
+
+def configure(path=None, flags: dict | None = None, image_size: int | None = None) -> RunConfig:
+    """The settings of a run: the defaults, then the file at ``path`` (TOML, or a run's
+    ``config.json``), then ``flags`` (see :func:`settings_from_flags`). ``image_size`` is taken
+    where neither sets it (a public set named with a size, ``pneumoniamnist:128``).
+
+    A setting that is wrong is one :class:`ConfigError` naming the file or the field.
+    """
+    file_settings: dict = {}
+    if path:
+        file_settings, _ = read_config_file(path)
+        try:
+            RunConfig.from_dict(file_settings)
+        except UsageError as e:
+            raise ConfigError(f"{path}: {e}") from None
+    settings = merge_settings(file_settings, settings_from_flags(flags or {}))
+    if image_size is not None and "image_size" not in settings.get("data", {}):
+        settings = merge_settings(settings, {"data": {"image_size": image_size}})
+    return RunConfig.from_dict(settings)

@@ -85,7 +85,7 @@ def test_train_and_run_start_the_workers_server_where_the_models_may_train_at_on
 
     def threads(*argv, cpus=2):
         monkeypatch.setattr(workers, "cpu_count", lambda: cpus)
-        return cli._server_threads(cli.build_parser().parse_args(argv))
+        return cli.train_command.server_threads(cli.build_parser().parse_args(argv))
 
     # Two cores, three models (or the default three): one thread each.
     assert threads("run", data, "--latent-dims", "2", "3", "4") == 1
@@ -97,10 +97,11 @@ def test_train_and_run_start_the_workers_server_where_the_models_may_train_at_on
     assert threads("train", data, "--latent-dims", "4") is None
     assert threads("run", data, cpus=1) is None
     assert threads("train", data, "--device", "cuda") is None
-    assert threads("analyze", data) is None
     assert threads("train", data + ".missing") is None  # refused as soon as torch is in
     monkeypatch.setenv("WORLD_SIZE", "2")
     assert threads("train", data) is None  # under torchrun the processes share each model
+    # Only train and run train models
+    assert [c for c, m in cli.COMMANDS.items() if hasattr(m, "warm_workers")] == ["train", "run"]
 
 
 @pytest.mark.processes
@@ -118,7 +119,7 @@ def test_the_workers_server_starts_before_the_command_imports_torch(npz_path):
         "os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:2])  # two cores\n"
         "from cxrvae import cli\n"
         "from cxrvae.train import workers\n"
-        "cli._warm_workers(cli.build_parser().parse_args(sys.argv[1:]))\n"
+        "cli.train_command.warm_workers(cli.build_parser().parse_args(sys.argv[1:]))\n"
         "print(workers._server_policy, 'torch' in sys.modules)\n"
     )
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "WORLD_SIZE")}
