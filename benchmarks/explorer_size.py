@@ -64,8 +64,8 @@ def analysis_cost(run: Path) -> None:
     from cxrvae.analysis.embedding import decoded_grid, nearest_neighbours, traversals
     from cxrvae.analysis.latent import fit_pca
     from cxrvae.analysis.structure import Clustering, Maps
+    from cxrvae.finished import open_run
     from cxrvae.seeding import derive_seed
-    from cxrvae.trained import open_run
 
     r = open_run(run)
     for k in r.latent_dims:

@@ -76,7 +76,7 @@ def stages(run: Path, new: Path) -> None:
     """One scoring in this process, stage by stage."""
     import cxrvae
     from cxrvae.analysis.atypicality import log_likelihood
-    from cxrvae.score import step
+    from cxrvae.score import scoring
     from cxrvae.score.loading import load_images, open_for_scoring
     from cxrvae.train.checkpoints import load_model
 
@@ -86,7 +86,7 @@ def stages(run: Path, new: Path) -> None:
     data = images.data
     print(f"  read the images           {time.perf_counter() - t:6.1f} s")
     t = time.perf_counter()
-    scores = step.score_batch(r, images, 0.01, "cpu")
+    scores = scoring.score_batch(r, images, 0.01, "cpu")
     print(f"  score with every model    {time.perf_counter() - t:6.1f} s  (and the batch tests)")
     t = time.perf_counter()
     cxrvae.open_run(run).score(data, out=run.parent / "scores_stage", overwrite=True)

@@ -15,15 +15,16 @@ from pathlib import Path
 import numpy as np
 
 from . import outputs
+from .analysis.all_models import analyze_models, plan_analysis
 from .analysis.comparison import compare_models
 from .analysis.sampling import draw_sample
-from .analysis.step import analyze_models, plan_analysis
 from .config import RunConfig
 from .data.loader import load_data, require_trainable
 from .data.split import identical_images, join_identical, split_indices
 from .data.survey import explore_data, survey_note
 from .data.xray import XrayData
 from .errors import DataError, RunFolderError
+from .finished import Run, open_run
 from .report.explorer import build_explorer
 from .report.page import build_report
 from .results import StudyMetrics, Timings
@@ -42,10 +43,9 @@ from .runfolder import (
 )
 from .seeding import derive_seed, seed_everything
 from .train import tensorboard_logs, workers
+from .train.all_models import plan_training, train_models
 from .train.distributed import barrier, init_distributed, is_main, on_main
 from .train.loop import resolve_device
-from .train.step import plan_training, train_models
-from .trained import Run, open_run
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ def _note_identical(data: XrayData, identical: list, joined: int) -> None:
 def _data_step(data: XrayData, source, cfg: RunConfig, out: Path, resume: bool, parallel, devices):
     """Split the images (identical ones kept together), write config.json, plan the training
     and survey how the images differ; returns the train and test indices, the data's summary
-    and the training's plan (:func:`cxrvae.train.step.plan_training`).
+    and the training's plan (:func:`cxrvae.train.all_models.plan_training`).
 
     Where the plan trains at once, the workers' server starts before the survey: it imports
     what they need while the images are surveyed."""
@@ -179,7 +179,7 @@ def train_study(
     With ``tensorboard``, per-epoch scalars go to ``out/tensorboard/latent_<k>`` (and the
     analysis adds the encoded sample to TensorBoard's projector). ``parallel`` and ``devices``
     choose whether the models train at once in worker processes (see
-    :func:`cxrvae.train.step.plan_training`). Under torchrun every process trains its share of
+    :func:`cxrvae.train.all_models.plan_training`). Under torchrun every process trains its share of
     each batch (DistributedDataParallel) and only rank 0 writes files.
 
     Returns the metrics written to ``out/metrics.json``.
@@ -224,7 +224,7 @@ def analyze_study(
     ``analysis_overrides`` replaces fields of the saved analysis configuration (``n_clusters``,
     ``n_samples``, ``perplexity``...). ``parallel`` analyses the models at once in worker
     processes: None where training would train them at once and there are two cores for each
-    (see :func:`cxrvae.analysis.step.plan_analysis`), True also on several GPUs, False never.
+    (see :func:`cxrvae.analysis.all_models.plan_analysis`), True also on several GPUs, False never.
     """
     out = require_run(out)
     cfg, source = read_config(out)
@@ -283,10 +283,10 @@ def run_study(
     config : RunConfig, optional
         Defaults to ``RunConfig()``, the settings the command line uses.
     progress : callable(latent_dim, done_epochs, total_epochs) -> callable(row), optional
-        Per-model progress reporter factory (see :func:`cxrvae.train.step.train_models`).
+        Per-model progress reporter factory (see :func:`cxrvae.train.all_models.train_models`).
     parallel : bool, optional
         Train the models at once in worker processes (see
-        :func:`cxrvae.train.step.plan_training`).
+        :func:`cxrvae.train.all_models.plan_training`).
 
     Returns the finished :class:`Run`; under torchrun, where rank 0 alone analyses and writes
     the report, the other processes get None.

@@ -21,8 +21,8 @@ from cxrvae.analysis import latent as lt
 from cxrvae.analysis.embedding import GRID, N_NEIGHBOURS
 from cxrvae.data.synthetic import synthetic_xrays
 from cxrvae.data.xray import as_uint8
+from cxrvae.finished import open_run
 from cxrvae.report.explorer import JPEG_QUALITY, build_explorer, explorer_payload
-from cxrvae.trained import open_run
 
 CHROMIUM = next(
     (p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None

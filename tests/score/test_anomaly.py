@@ -40,7 +40,7 @@ def test_only_the_trained_labels_train_and_the_others_are_held_out(anomaly_run):
 def test_the_report_gives_each_scores_auroc_with_an_interval(anomaly_run):
     from sklearn.metrics import roc_auc_score
 
-    from cxrvae.trained import open_run
+    from cxrvae.finished import open_run
 
     tmp, out, _ = anomaly_run
     m = json.loads((out / "metrics.json").read_text())

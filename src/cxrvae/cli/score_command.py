@@ -47,7 +47,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..trained import score_study
+    from ..finished import score_study
 
     default = RunConfig().data  # the flags are absent unless given
     layout = vars(args).get("layout", default.layout)

@@ -3,6 +3,6 @@ atypical it is under each model, where it falls on the run's maps, its nearest t
 and the batch as a whole against them (two-sample tests, feature shifts).
 
 :mod:`.loading` reads the images as the run read its training images; :mod:`.images` scores
-each of them, :mod:`.batch` the batch; :mod:`.step` runs both and writes the files, whose
+each of them, :mod:`.batch` the batch; :mod:`.scoring` runs both and writes the files, whose
 numbers :mod:`.summary` types.
 """

@@ -29,7 +29,7 @@ from .runfolder import (
     require_run,
 )
 from .score.loading import load_images, open_for_scoring
-from .score.step import Scores, default_out, prepare_score_dir, score_batch, write_scores
+from .score.scoring import Scores, default_out, prepare_score_dir, score_batch, write_scores
 from .train.checkpoints import load_model
 from .train.loop import resolve_device
 

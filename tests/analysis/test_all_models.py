@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from cxrvae import outputs
-from cxrvae.analysis import step
+from cxrvae.analysis import all_models
 from cxrvae.analysis.latent import TSNE_THREADS
 from cxrvae.analysis.sampling import draw_sample
 from cxrvae.config import RunConfig
@@ -38,7 +38,7 @@ def test_models_analysed_at_once_match_those_analysed_in_turn(study_copy, tmp_pa
     # both models at once, one torch thread each: their 2 x 2 t-SNE threads share the cores
     for folder, plan in ((out, None), (other, Plan(["cpu"] * 2, 1))):
         sample = draw_sample(data, cfg, folder, *read_split(folder))
-        results[folder] = step.analyze_models(folder, sample, [2, 4], "cpu", plan)
+        results[folder] = all_models.analyze_models(folder, sample, [2, 4], "cpu", plan)
     for k in (2, 4):
         a, b = (results[f][k][0] for f in (out, other))
         np.testing.assert_array_equal(a.clusters, b.clusters)
@@ -69,13 +69,13 @@ def test_the_analysis_plan_is_the_training_plan_and_t_sne_threads_wait_asleep(mo
         (4, Plan(["cpu"] * 3, 1), {"OMP_WAIT_POLICY": "PASSIVE"}),
         (16, Plan(["cpu"] * 3, 5), {}),
     ):
-        monkeypatch.setattr(step.workers, "cpu_count", lambda c=cpus: c)
-        plan = step.plan_analysis(cfg, 3, data, 4672)
+        monkeypatch.setattr(all_models.workers, "cpu_count", lambda c=cpus: c)
+        plan = all_models.plan_analysis(cfg, 3, data, 4672)
         assert plan == expected, cpus
         # Where the processes' t-SNE threads outnumber the cores, they wait asleep.
         assert (3 * TSNE_THREADS > cpus) == bool(waiting_policy(plan.threads))
         assert waiting_policy(plan.threads) == env, cpus
     assert TSNE_THREADS == 2
-    monkeypatch.setattr(step.workers, "cpu_count", lambda: 16)
-    assert step.plan_analysis(cfg, 3, data, 4672, parallel=False) is None
-    assert step.plan_analysis(cfg, 3, data, 100) is None  # where training is too short too
+    monkeypatch.setattr(all_models.workers, "cpu_count", lambda: 16)
+    assert all_models.plan_analysis(cfg, 3, data, 4672, parallel=False) is None
+    assert all_models.plan_analysis(cfg, 3, data, 100) is None  # where training is too short too
