@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 
 # What the worker processes that train and analyse models at once import, once for all of them
 # (see cxrvae.train.workers.start_server): this module, so every step's, and the compiler that
-# torch.optim imports when a process makes its first optimiser (1.6 s of each training
+# torch.optim imports when a process makes its first optimiser (seconds of each training
 # worker's start otherwise). cxrvae.cli.train starts the server with the same list.
 WORKER_MODULES = (__name__, "torch._dynamo")
 

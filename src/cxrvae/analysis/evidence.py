@@ -144,8 +144,7 @@ def fit_linear_baseline(images: np.ndarray, n_components: int, seed: int) -> PCA
     """PCA of flattened images (n, P) in [0, 1] with ``n_components`` components."""
     k = int(min(n_components, len(images) - 1, images.shape[1]))
     # ARPACK finds the leading components to machine precision, as fast as the randomized
-    # solver on these sizes (2 s for 32 components of 4,672 images at 64 px); it needs k below
-    # both dimensions of the data.
+    # solver at these sizes; it needs k below both dimensions of the data.
     solver = "arpack" if k < min(images.shape) else "full"
     return PCA(n_components=k, svd_solver=solver, random_state=seed).fit(images)
 

@@ -49,8 +49,8 @@ def steps_per_epoch(n_train: int, cfg: TrainConfig) -> int:
 
 
 def _autocast(device: torch.device):
-    # bf16 autocast on CUDA. On CPU it pays only with AVX512-BF16/AMX; on the AVX2 machines
-    # measured here it was 10-20x slower (benchmarks/README.md), so CPUs stay in fp32.
+    # bf16 autocast on CUDA. On CPU it pays only with AVX512-BF16/AMX and is many times slower
+    # without them (benchmarks/README.md), so CPUs stay in fp32.
     enabled = device.type == "cuda" and torch.cuda.is_bf16_supported()
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
 

@@ -27,10 +27,9 @@ from .runner import TrainResult, train_model
 log = logging.getLogger(__name__)
 
 # Below this much training (train images x epochs, in 64 px equivalents) the models train in
-# turn: the workers take seconds to start (a server imports torch for them), map the images
-# and end. The packaged sample (384 x 100 = 38,400) trained in 61 s at once against 76 s in turn
-# on two cores, measured when each worker still imported torch itself (benchmarks/README.md);
-# the threshold was kept, since moving it changes the numbers of the runs it moves.
+# turn: the workers take seconds to start, map the images and end, which a short training does
+# not pay back. Moving it moves runs between the two ways of training, and with them the torch
+# thread count their last digits depend on.
 PARALLEL_MIN_WORK = 20_000
 WORKER_MEMORY = 2**29  # bytes each worker adds to the shared images (torch, batches)
 

@@ -4,8 +4,8 @@ importing it freezes every object imported so far (:func:`gc.freeze`).
 Frozen objects are never visited by the garbage collector again: the workers forked from the
 server share their memory pages instead of copying them as a collection touches them (the use
 Python's documentation gives for ``gc.freeze``), and the server's own exit, once its parent is
-gone, skips collecting what torch, scikit-learn and matplotlib made (2.6 s of CPU, during
-which the server still held the command's output open).
+gone, skips collecting what torch, scikit-learn and matplotlib made, which otherwise takes
+seconds while the server still holds the command's output open.
 """
 
 import gc

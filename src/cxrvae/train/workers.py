@@ -200,10 +200,8 @@ def waiting_policy(threads: int) -> dict[str, str]:
     With one thread each, the workers share the cores out one each (or fewer). Libraries that
     start OpenMP threads of their own anyway (t-SNE always runs on two, see
     :mod:`cxrvae.analysis.latent`) would then spin at every barrier on a core another worker
-    needs; with ``OMP_WAIT_POLICY=PASSIVE`` they sleep instead. On two cores, ``cxrvae
-    analyze`` of the packaged sample's run took 30 s at once with sleeping threads, 58 s with
-    spinning ones and 39 s in turn (benchmarks/README.md). How threads wait does not change
-    the numbers. A policy of the user's own is kept.
+    needs; with ``OMP_WAIT_POLICY=PASSIVE`` they sleep instead (benchmarks/README.md measures
+    both). How threads wait does not change the numbers. A policy of the user's own is kept.
     """
     if threads == 1 and "OMP_WAIT_POLICY" not in os.environ:
         return {"OMP_WAIT_POLICY": "PASSIVE"}
