@@ -32,7 +32,7 @@ class DataConfig:
 
     image_size: int = 64
     normalize: str = "global"  # "global": min-max over the whole set; "per-image": each image
-    test_fraction: float = 0.2
+    test_fraction: float = 0.2  # share of the images held out for testing
     drop_invalid: bool = False  # leave out unusable images or files instead of refusing
     layout: str = "auto"  # how an npz's arrays hold the images (see cxrvae.data.layouts)
     # anomaly detection: train on these labels only; held-out images of the others are scored
@@ -117,11 +117,11 @@ class AnalysisConfig:
 
     n_samples: int = 1000
     n_clusters: int | None = None  # None ("auto"): the K in k_range with the best silhouette
-    k_range: tuple[int, int] = (2, 10)
-    n_init: int = 10
+    k_range: tuple[int, int] = (2, 10)  # the Ks that n_clusters = "auto" tries
+    n_init: int = 10  # K-means restarts, the best kept
     perplexity: float = 30.0
     n_between: int = 7  # interpolation points strictly between the two endpoints
-    n_reconstructions: int = 10
+    n_reconstructions: int = 10  # test images shown with their reconstructions
     n_importance: int = 32  # samples per image of the log-likelihood estimate
     n_likelihood: int = 500  # test images the log-likelihood is estimated on
     n_traversal: int = 6  # latent dimensions drawn in the traversal grid
