@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -37,6 +38,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMING_KEYS = ("timings", "train_seconds")
+PYTHONPATH = os.environ.get("PYTHONPATH", "")
 
 
 def cxrvae_argv(src: Path, args: list[str]) -> list[str]:
@@ -68,7 +70,10 @@ def revision_src(rev: str):
 def run_cxrvae(src: Path, args: list[str], out: Path) -> float:
     """Run ``cxrvae ARGS --out OUT -q`` with the package in ``src``; seconds taken."""
     start = time.perf_counter()
-    subprocess.run(cxrvae_argv(src, [*args, "--out", out, "-q"]), check=True)
+    # On PYTHONPATH too, for the workers' server: before it took the command's own package, it
+    # imported the installed one, so an older revision's workers ran this checkout's code.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(src), PYTHONPATH]))}
+    subprocess.run(cxrvae_argv(src, [*args, "--out", out, "-q"]), check=True, env=env)
     return time.perf_counter() - start
 
 

@@ -275,3 +275,36 @@ def test_killed_parent_workers_stop_and_resume_is_bit_identical(tmp_path, ddp_np
         b = read_history(tmp_path / "full" / f"latent_{k}" / "history.csv")
         assert len(a) == len(b) == 40
         assert [r["test_loss"] for r in a] == [r["test_loss"] for r in b]
+
+
+@pytest.mark.processes
+def test_workers_run_the_cxrvae_their_parent_runs(tmp_path):
+    """A cxrvae run from another source tree (a checkout on sys.path, as
+    scripts/same_outputs.py runs one) has its workers import that tree, not the installed
+    package: the fork server is started with it first on PYTHONPATH."""
+    import shutil
+    import subprocess
+    import sys
+
+    import cxrvae
+
+    shutil.copytree(Path(cxrvae.__file__).parent, tmp_path / "tree" / "cxrvae")
+    (tmp_path / "elsewhere").mkdir()  # the working folder: not where the tree is
+    probe = (
+        "import sys\n"
+        "sys.path.insert(0, sys.argv[1])\n"
+        "from cxrvae.train import workers\n"
+        "def where():\n"
+        "    import cxrvae\n"
+        "    return cxrvae.__file__\n"
+        "if __name__ == '__main__':\n"
+        "    workers.start_server([], 1)\n"
+        "    print(workers.run([(where, ())], 1, 1)[0])\n"
+    )
+    (tmp_path / "probe.py").write_text(probe)
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    done = subprocess.run(
+        [sys.executable, str(tmp_path / "probe.py"), str(tmp_path / "tree")],
+        capture_output=True, text=True, check=True, env=env, cwd=tmp_path / "elsewhere",
+    )  # fmt: skip
+    assert done.stdout.strip() == str(tmp_path / "tree" / "cxrvae" / "__init__.py"), done.stderr

@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -227,10 +228,20 @@ def start_server(modules: Iterable[str], threads: int) -> bool:
         multiprocessing.get_context("forkserver").set_forkserver_preload(
             [__name__, "torch", *sorted(modules), f"{__package__}.preload"]
         )
-        with _environment(policy):
+        with _environment({**policy, "PYTHONPATH": _this_package_first()}):
             forkserver.ensure_running()  # returns at once; the server imports on its own
         _server_policy = policy
     return _server_policy == policy
+
+
+def _this_package_first() -> str:
+    """PYTHONPATH with the folder this cxrvae was imported from first.
+
+    The server imports its modules before it takes this process's ``sys.path`` (Python 3.11 and
+    3.12 never take it), so without this it imports the installed cxrvae even where this
+    process runs another (a source tree on ``sys.path``), and its workers run that one."""
+    here = str(Path(__file__).resolve().parents[2])
+    return os.pathsep.join([here, *filter(None, [os.environ.get("PYTHONPATH")])])
 
 
 def _start_next(ctx, pending: list, running: dict, processes: int, setup: tuple, env: dict):
