@@ -1,0 +1,157 @@
+"""Mutation testing of cxrvae's core: how many deliberate mistakes the unit tests catch.
+
+Runs mutmut (``pip install mutmut``) on each module of ``MODULES`` (the loss and KL, the split,
+the statistics behind the report's claims, the scores of new images, the npz and array
+readers) against the fast unit tests of that module, then prints killed / survived per module.
+A surviving mutant is a change to the code that no test notices: it is killed by a test that
+asserts what it breaks, or listed in ``EQUIVALENT`` below with the reason it cannot change any
+result.
+
+    python scripts/mutation.py                        # every module
+    python scripts/mutation.py cxrvae/data/split.py   # one module
+    python scripts/mutation.py --report               # the last results again, without running
+
+Each module runs in a copy of the source and tests of its own, ``.mutation/<module>/`` (ignored
+by git), where mutmut keeps its results and reruns only what changed since. Exit status 0 when
+every module has at least ``--min-score`` (85%) of its mutants caught and every survivor is
+listed as equivalent, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / ".mutation"
+
+# Each module, and the unit tests that should catch its mistakes
+MODULES = {
+    "cxrvae/train/model.py": ["tests/train/test_model.py"],
+    "cxrvae/data/split.py": ["tests/data/test_split.py"],
+    "cxrvae/data/features.py": ["tests/data/test_features.py"],
+    "cxrvae/analysis/twosample.py": ["tests/analysis/test_twosample.py"],
+    "cxrvae/analysis/atypicality.py": ["tests/analysis/test_atypicality.py"],
+    "cxrvae/score/images.py": ["tests/score/test_images.py"],
+    "cxrvae/data/npz.py": ["tests/data/test_npz.py"],
+    "cxrvae/data/layouts.py": ["tests/data/test_npz.py"],
+}
+SETTINGS = """
+[tool.mutmut]
+source_paths = ["src/cxrvae"]
+only_mutate = ["src/{module}"]
+pytest_add_cli_args = ["-n", "0", "-p", "no:cacheprovider"]
+pytest_add_cli_args_test_selection = {tests}
+"""
+
+# Mutants that change no result, by name (``mutmut show NAME`` prints the change), and why.
+EQUIVALENT = {
+    "cxrvae.train.model.xǁConvVAEǁ__init____mutmut_10": (
+        "image_size / factor < 1 for image_size // factor < 1: only reached when image_size is "
+        "a multiple of factor, where both are false for every positive size"
+    ),
+    "cxrvae.train.model.xǁConvVAEǁreparameterize__mutmut_1": (
+        "mu - sigma * eps for mu + sigma * eps: eps ~ N(0, I) is symmetric, so z has the same "
+        "distribution (only the draw for one seed differs)"
+    ),
+}
+
+
+def module_of(mutant: str) -> str:
+    """``cxrvae.train.model.x_vae_loss__mutmut_3`` -> ``cxrvae.train.model``."""
+    return re.sub(r"\.x[_ǁ].*$", "", mutant)
+
+
+def prepare(module: str) -> Path:
+    """The module's own copy of the source and tests, with mutmut's settings for it."""
+    folder = WORK / module.replace("/", "_").removesuffix(".py")
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("src", "tests"):
+        shutil.copytree(ROOT / name, folder / name, dirs_exist_ok=True)
+    project = (ROOT / "pyproject.toml").read_text()
+    tests = "[" + ", ".join(f'"{t}"' for t in MODULES[module]) + "]"
+    (folder / "pyproject.toml").write_text(project + SETTINGS.format(module=module, tests=tests))
+    return folder
+
+
+def run(module: str) -> None:
+    folder = prepare(module)
+    with open(folder / "run.log", "w") as log:  # mutmut draws a progress bar: kept out
+        done = subprocess.run(["mutmut", "run"], cwd=folder, stdout=log, stderr=subprocess.STDOUT)
+    if done.returncode:
+        sys.exit(f"mutation.py: mutmut run failed for {module}; see {folder / 'run.log'}")
+
+
+def results(module: str) -> dict[str, str]:
+    """Every mutant of the module's last run and its status (killed, survived, timeout...)."""
+    folder = WORK / module.replace("/", "_").removesuffix(".py")
+    if not (folder / "mutants").exists():
+        return {}
+    done = subprocess.run(
+        ["mutmut", "results", "--all", "true"], cwd=folder, capture_output=True, text=True
+    )
+    found = {}
+    for line in done.stdout.splitlines():
+        name, sep, status = line.strip().rpartition(": ")
+        if sep:
+            found[name] = status
+    return found
+
+
+def report(found: dict[str, str], min_score: float) -> bool:
+    """Print killed / survived per module and the unexplained survivors; whether all is well."""
+    by_module: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for name, status in found.items():
+        by_module[module_of(name)][status].append(name)
+    ok = True
+    print(f"{'module':34} {'mutants':>7} {'killed':>7} {'equiv.':>7} {'survived':>8} {'score':>6}")
+    for module in sorted(by_module):
+        s = by_module[module]
+        total = sum(len(v) for v in s.values())
+        caught = len(s["killed"]) + len(s["timeout"])  # a mutant that hangs the tests is caught
+        equivalent = [n for n in s["survived"] if n in EQUIVALENT]
+        survived = [n for n in s["survived"] if n not in EQUIVALENT]
+        others = total - caught - len(s["survived"])  # no tests, suspicious, skipped...
+        score = caught / max(total - len(equivalent), 1)
+        ok &= score >= min_score and not survived and not others
+        print(
+            f"{module:34} {total:7d} {caught:7d} {len(equivalent):7d} {len(survived):8d} "
+            f"{100 * score:5.1f}%" + (f"  ({others} not run or suspicious)" if others else "")
+        )
+    unexplained = sorted(n for n, st in found.items() if st != "killed" and st != "timeout")
+    unexplained = [n for n in unexplained if n not in EQUIVALENT]
+    if unexplained:
+        print(f"\n{len(unexplained)} mutants no test caught (mutmut show NAME prints each):")
+        for name in unexplained:
+            print(f"  {name}: {found[name]}")
+    print("\nequivalent mutants (they change no result):")
+    for name, why in EQUIVALENT.items():
+        print(f"  {name}: {why}")
+    return ok
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("modules", nargs="*", help="modules to test (default: all), e.g. "
+                   "cxrvae/data/split.py")  # fmt: skip
+    p.add_argument("--report", action="store_true", help="print the last results only")
+    p.add_argument("--min-score", type=float, default=0.85, help="least share caught per module")
+    args = p.parse_args()
+    modules = args.modules or list(MODULES)
+    for module in modules:
+        if module not in MODULES:
+            sys.exit(f"mutation.py: {module} is not one of {', '.join(MODULES)}")
+        if not args.report:
+            print(f"mutating {module} ...", flush=True)
+            run(module)
+    found = {k: v for m in modules for k, v in results(m).items()}
+    sys.exit(0 if report(found, args.min_score) else 1)
+
+
+if __name__ == "__main__":
+    main()
