@@ -28,3 +28,71 @@ def test_cohens_d_on_known_groups():
     assert cohens_d(values, labels, 0, 1) == pytest.approx(1 / np.sqrt(4 / 3))
     assert cohens_d(values, labels, 1, 0) == pytest.approx(-1 / np.sqrt(4 / 3))
     assert cohens_d(np.ones(8), labels, 0, 1) == 0.0
+
+
+def test_the_regions_are_the_lung_fields_and_the_column_between_them():
+    from cxrvae.data import features as ft
+
+    x = np.zeros((1, 40, 40))
+    rows = slice(int(ft.LUNG_ROWS[0] * 40), int(ft.LUNG_ROWS[1] * 40))  # rows 10-27
+    x[0, rows, int(0.12 * 40) : int(0.42 * 40)] = 1.0  # left lung field
+    x[0, rows, int(0.58 * 40) : int(0.88 * 40)] = 0.6  # right lung field
+    x[0, rows, int(0.42 * 40) : int(0.58 * 40)] = 0.2  # the column between them
+    f = image_features(x)
+    assert f["lung_opacity"][0] == pytest.approx(0.8 - x.mean())  # the fields' mean is 0.8
+    assert f["mediastinum"][0] == pytest.approx(0.2 - 0.8)
+    assert f["exposure"][0] == pytest.approx(x.mean())
+
+
+@pytest.mark.parametrize("row, col", [(0, 0), (5, 30), (31, 31), (20, 7)])
+def test_the_position_is_the_brightness_centroid(row, col):
+    x = np.zeros((1, 32, 32))
+    x[0, row, col] = 1.0
+    f = image_features(x)
+    assert f["shift_x"][0] == pytest.approx(col / 31 - 0.5)
+    assert f["shift_y"][0] == pytest.approx(row / 31 - 0.5)
+
+
+def test_sharpness_is_the_mean_squared_gradient():
+    ramp = np.tile(np.arange(32) / 31, (32, 1))[None]  # brightness rises left to right
+    f = image_features(np.concatenate([ramp, ramp.transpose(0, 2, 1)]))
+    np.testing.assert_allclose(f["sharpness"], [(1 / 31) ** 2] * 2)
+    np.testing.assert_allclose(f["asymmetry"][1], 0, atol=1e-12)  # symmetric about the middle
+    np.testing.assert_allclose(f["asymmetry"][0], np.abs(ramp - ramp[:, :, ::-1]).mean())
+
+
+def test_dark_edges_are_strips_darker_than_the_threshold():
+    from cxrvae.data import features as ft
+
+    x = np.full((2, 32, 32), 0.5)
+    x[0, :, :2] = ft.DARK - 0.01  # the left strip (2 px: a sixteenth of 32) just dark
+    x[1, :, :2] = ft.DARK + 0.01  # just not
+    x[:, :2, :] = 0.0  # the top strip dark in both
+    f = image_features(x)
+    # left, right, top, bottom: the top rows are dark in every strip they cross
+    expected = [(1 + 2 / 32 + 1 + 2 / 32) / 4, (2 / 32 + 2 / 32 + 1 + 0) / 4]
+    np.testing.assert_allclose(f["dark_border"], expected)
+    strips = ft.edge_strips(x)
+    assert set(strips) == {"left", "right", "top", "bottom"}
+    np.testing.assert_allclose(strips["top"], [0, 0])
+    np.testing.assert_allclose(strips["right"], [x[0, :, -2:].mean(), x[1, :, -2:].mean()])
+    np.testing.assert_allclose(strips["left"], [x[0, :, :2].mean(), x[1, :, :2].mean()])
+
+
+def test_every_feature_has_words_and_a_short_name():
+    from cxrvae.data.features import NAMES, WORDS, short, words
+
+    assert set(NAMES) == set(image_features(np.zeros((1, 32, 32)))) == set(WORDS)
+    for name in NAMES:
+        assert words(name) == WORDS[name] and short(name) == words(name).split(" (")[0]
+        assert "(" not in short(name) and words(name).startswith(short(name))
+    assert words("unknown") == short("unknown") == "unknown"
+
+
+def test_cohens_d_pools_unequal_groups_and_needs_two_of_each():
+    values = np.array([0.0, 1.0, 2.0, 4.0, 6.0])
+    labels = np.array([0, 0, 0, 1, 1])
+    # variances (ddof 1) 1 and 2, pooled over 2 + 1 degrees of freedom: (2 * 1 + 1 * 2) / 3
+    assert cohens_d(values, labels, 0, 1) == pytest.approx((5.0 - 1.0) / np.sqrt(4 / 3))
+    assert cohens_d(values, np.array([0, 0, 0, 0, 1]), 0, 1) == 0.0  # one image of label 1
+    assert cohens_d(values, np.array([0, 1, 1, 1, 1]), 0, 1) == 0.0

@@ -84,3 +84,95 @@ def test_without_patient_ids_identical_sets_join_no_patients():
     groups, joined = join_identical(None, identical, 20)
     assert joined == 0  # nothing can be said about patients that are not known
     assert len(set(groups[[1, 3, 9]])) == 1 and len(set(groups)) == 18
+
+
+def _same_split(a, b) -> bool:
+    return all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["shuffled", "stratified", "few patients", "many patients", "patients, no labels"],
+)
+def test_every_kind_of_split_is_seeded(case):
+    n = 60
+    labels = np.arange(n) % 2 if case in ("stratified", "many patients") else None
+    groups = {
+        "few patients": np.repeat(np.arange(4), 15),  # fewer than 1 / test_fraction
+        "many patients": np.repeat(np.arange(20), 3),
+        "patients, no labels": np.repeat(np.arange(20), 3),
+    }.get(case)
+    runs = [split_indices(n, labels, groups, seed=s) for s in (7, 7, 8, 9)]
+    assert _same_split(runs[0], runs[1])
+    assert not (_same_split(runs[0], runs[2]) and _same_split(runs[0], runs[3]))
+    for train, test in runs:
+        assert len(np.union1d(train, test)) == n and not np.intersect1d(train, test).size
+        assert train.dtype == test.dtype == np.int64
+        assert np.array_equal(train, np.sort(train)) and np.array_equal(test, np.sort(test))
+        if groups is not None:
+            assert not set(groups[train]) & set(groups[test])
+
+
+def test_the_defaults_are_seed_0_and_a_fifth_held_out():
+    labels = np.arange(50) % 2
+    assert _same_split(split_indices(50, labels), split_indices(50, labels, None, 0, 0.2))
+    assert len(split_indices(50)[1]) == 10
+
+
+@pytest.mark.parametrize("n, fraction, expected", [(10, 0.2, 2), (3, 0.2, 1), (10, 0.5, 5)])
+def test_a_shuffled_split_holds_out_the_share_asked_for(n, fraction, expected):
+    train, test = split_indices(n, test_fraction=fraction, seed=0)
+    assert len(test) == expected and len(train) == n - expected
+
+
+def test_two_patients_are_one_each_side():
+    groups = np.repeat(["a", "b"], 10)
+    labels = np.tile([0, 1], 10)
+    train, test = split_indices(20, labels, groups, seed=0)
+    assert {groups[train][0], groups[test][0]} == {"a", "b"}
+    assert len(set(groups[train])) == len(set(groups[test])) == 1
+
+
+def test_a_larger_test_share_holds_out_more_patients():
+    groups = np.repeat(np.arange(10), 4)
+    train, test = split_indices(40, groups=groups, seed=0, test_fraction=0.5)
+    assert len(set(groups[test])) == 5  # two folds: half the patients
+    # fewer patients than 1 / test_fraction: one of the three held out
+    g3 = np.repeat(np.arange(3), 4)
+    assert len(set(g3[split_indices(12, groups=g3, seed=0, test_fraction=0.1)[1]])) == 1
+
+
+def test_patients_and_labels_are_stratified_as_sklearn_does():
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedShuffleSplit
+
+    groups, labels = np.repeat(np.arange(25), 2), np.repeat(np.arange(25) % 2, 2)
+    folds = StratifiedGroupKFold(n_splits=5, shuffle=True, random_state=3)
+    _, test = next(folds.split(np.arange(50), labels, groups))
+    np.testing.assert_array_equal(split_indices(50, labels, groups, seed=3)[1], np.sort(test))
+    # a label with exactly two images is still stratified
+    labels = np.r_[np.zeros(48, int), 1, 1]
+    sss = StratifiedShuffleSplit(n_splits=1, test_size=0.2, random_state=3)
+    _, test = next(sss.split(np.arange(50), labels))
+    np.testing.assert_array_equal(split_indices(50, labels, seed=3)[1], np.sort(test))
+    # a label with a single image cannot be: a seeded shuffle
+    labels = np.r_[np.zeros(49, int), 1]
+    perm = np.random.default_rng(3).permutation(50)
+    np.testing.assert_array_equal(split_indices(50, labels, seed=3)[1], np.sort(perm[:10]))
+
+
+def test_patient_names_are_read_from_any_path_and_unmatched_names_are_their_own():
+    ids = np.array(["a\\person3_x.png", "b/person3_y.png", "c.png", "c.png", "d.png"])
+    groups = patient_groups(ids)
+    assert groups.tolist() == ["person3", "person3", "c.png", "c.png", "d.png"]
+    assert patient_groups(None) is None
+
+
+def test_identical_sets_within_one_patient_join_nothing():
+    groups = np.array(["p0", "p0", "p1", "p2", "p3"])
+    joined, n = join_identical(groups, [np.array([0, 1])], 5)
+    assert n == 0 and joined.tolist() == groups.tolist()
+    same, n = join_identical(groups, [], 5)
+    assert n == 0 and same is groups
+    # a chain: 1~2 and 2~3 join three patients into one group, by two sets
+    joined, n = join_identical(groups, [np.array([1, 2]), np.array([2, 3]), np.array([3, 4])], 5)
+    assert n == 3 and len(set(joined)) == 1
