@@ -176,3 +176,25 @@ def test_identical_sets_within_one_patient_join_nothing():
     # a chain: 1~2 and 2~3 join three patients into one group, by two sets
     joined, n = join_identical(groups, [np.array([1, 2]), np.array([2, 3]), np.array([3, 4])], 5)
     assert n == 3 and len(set(joined)) == 1
+
+
+def test_fewer_patients_than_folds_hold_out_a_seeded_share_of_them():
+    from sklearn.model_selection import GroupShuffleSplit
+
+    groups = np.repeat(np.arange(9), 3)  # nine patients, fewer than 1 / 0.1 folds
+    train, test = split_indices(27, groups=groups, seed=5, test_fraction=0.1)
+    assert len(set(groups[test])) == 1  # a tenth of nine patients: one
+    gss = GroupShuffleSplit(n_splits=1, test_size=0.1, random_state=5)
+    _, expected = next(gss.split(np.arange(27), groups=groups))
+    np.testing.assert_array_equal(test, np.sort(expected))
+
+
+def test_as_many_patients_as_folds_are_stratified_folds():
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    groups, labels = np.repeat(np.arange(5), 4), np.repeat([0, 1, 0, 1, 0], 4)
+    train, test = split_indices(20, labels, groups, seed=2)
+    assert not set(groups[train]) & set(groups[test])
+    folds = StratifiedGroupKFold(n_splits=5, shuffle=True, random_state=2)
+    _, expected = next(folds.split(np.arange(20), labels, groups))
+    np.testing.assert_array_equal(test, np.sort(expected))
