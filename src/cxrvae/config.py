@@ -99,6 +99,8 @@ class TrainConfig:
     beta: float = 1.0
     max_steps: int | None = None  # cap on optimiser steps per epoch (smoke runs, benchmarks)
     device: str = "auto"
+    seeds: int = 1  # trainings per latent size, each with its own initial weights and batch order
+    repeat: int = 0  # which of them this run folder holds: 0, or one in the run's repeats/
 
     def __post_init__(self):
         _check(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
@@ -108,6 +110,13 @@ class TrainConfig:
         _check(
             self.max_steps is None or self.max_steps >= 1,
             f"max_steps must be >= 1, got {self.max_steps}",
+        )
+        _check(
+            self.seeds >= 1, f"seeds must be >= 1 (one training per latent size), got {self.seeds}"
+        )
+        _check(
+            0 <= self.repeat < self.seeds,
+            f"repeat must be between 0 and seeds - 1 ({self.seeds - 1}), got {self.repeat}",
         )
 
 

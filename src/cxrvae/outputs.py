@@ -36,6 +36,8 @@ SCORE_PAGE = "score.html"
 SCORED = "scored.npz"  # thumbnails and map positions of the scored images (the explorer's layer)
 SCORE_MARKERS = (SCORE_JSON, SCORES_CSV)  # a folder holding any of these holds a scoring
 
+REPEATS_DIR = "repeats"  # with --seeds N: the models of the other seeds, one run folder each
+
 RUN_MARKERS = (CONFIG, METRICS, SPLIT)  # a folder holding any of these holds a run
 MODEL_PREFIX = "latent_"  # each model's folder, and its TensorBoard logs, are latent_<k>
 
@@ -43,6 +45,12 @@ MODEL_PREFIX = "latent_"  # each model's folder, and its TensorBoard logs, are l
 def model_dir(out, latent_dim: int) -> Path:
     """``out/latent_<latent_dim>``: the weights, history and checkpoint of one model."""
     return Path(out) / f"{MODEL_PREFIX}{latent_dim}"
+
+
+def repeat_dir(out, repeat: int) -> Path:
+    """``out/repeats/<repeat + 1>``: the run folder of the models of seed ``repeat`` (1, 2...;
+    those of the first seed are the run itself)."""
+    return Path(out) / REPEATS_DIR / str(repeat + 1)
 
 
 def model_dirs(out) -> list[Path]:
@@ -214,6 +222,21 @@ FIGURES = {
         "each moved from -{traversal_sd} to +{traversal_sd} standard deviations of its means "
         "while the others stay at the code of the most typical sampled image.",
         "interpolations",
+    ),
+    # the models of every seed (--seeds N)
+    "seeds": FigureSpec(
+        "figures/seeds.png",
+        "Each number that describes a model, for every latent size over the trainings with "
+        "other seeds (one point each; the bar is their mean): where the points of two sizes "
+        "overlap, the seeds alone can make the difference.",
+        "seeds",
+    ),
+    "cka": FigureSpec(
+        "figures/cka.png",
+        "Linear CKA between the latent means of the same sampled training images under every "
+        "two models (latent size / seed): 1 for spaces that are rotations or scalings of each "
+        "other. Blocks along the diagonal are the seeds of one size.",
+        "seeds",
     ),
     # 6. samples
     "samples": FigureSpec(

@@ -272,6 +272,60 @@ class Comparison:
 
 
 @dataclass(kw_only=True)
+class OverSeeds:
+    """One number of one latent size over its trainings with other seeds (``--seeds``): every
+    value (seed 1 is the run's own model), their mean and their sample standard deviation."""
+
+    values: list[float]
+    mean: float
+    sd: float  # ddof 1: the spread another seed's training is expected to add
+
+
+@dataclass(kw_only=True)
+class Alike:
+    """How alike models are by one measure (1: the same), as means over pairs of models: of
+    repeats of one latent size (``within``, by size) and of two sizes (``between``, "4-16")."""
+
+    within: dict[int, float]
+    between: dict[str, float]
+
+
+@dataclass(kw_only=True)
+class SeedVariation:
+    """The models of every seed (``--seeds N``) side by side: how much each number varies
+    between trainings that differ only in their initial weights and batch order, and whether
+    two latent sizes differ more than two seeds of one size do."""
+
+    n_seeds: int
+    numbers: dict[str, dict[int, OverSeeds]]  # measure (see SEED_MEASURES) -> latent size
+    models: list[str]  # "4/1", "4/2"...: latent size / seed, the order of ``cka``
+    cka: list[list[float]]  # linear CKA between every two models' latent means of the sample
+    cka_alike: Alike
+    ari_alike: Alike  # adjusted Rand index of the K-means partitions of the sample
+    map_alike: Alike  # PCA maps: 1 - Procrustes disparity after an orthogonal alignment
+    axes: dict[str, dict[int, list[str]]]  # interpolation axis -> size -> leading feature per seed
+
+
+# The numbers that describe each model, as seed variation lists them, and how they read
+SEED_MEASURES = {
+    "test_loss": "test loss (nats)",
+    "test_bce": "test BCE (nats)",
+    "test_kl": "test KL (nats)",
+    "above_floor": "BCE above the floor (nats)",
+    "log_likelihood": "log-likelihood (nats)",
+    "pca_gain": "error removed beyond PCA",
+    "active_units": "active units",
+    "kl_dims_used": "dimensions carrying information",
+    "silhouette": "silhouette",
+    "label_ari": "ARI of the clusters against the labels",
+    "probe_auc": "label probe ROC AUC",
+    "anomaly_above_floor": "anomaly ROC AUC, error above the floor",
+    "anomaly_neg_elbo": "anomaly ROC AUC, negative ELBO",
+    "anomaly_bits_per_pixel": "anomaly ROC AUC, bits per pixel",
+}
+
+
+@dataclass(kw_only=True)
 class Timings:
     """Seconds of wall time per stage (``analysis`` per latent size)."""
 
@@ -289,6 +343,7 @@ class StudyMetrics:
     models: dict[int, ModelResult]
     timings: Timings = field(default_factory=Timings)
     analysis: Comparison | None = None
+    seeds: SeedVariation | None = None  # with --seeds N (N > 1), after the analysis
 
     @property
     def trained(self) -> dict[int, ModelResult]:

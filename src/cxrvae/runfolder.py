@@ -68,6 +68,7 @@ def _remove_run(out: Path) -> None:
     # Replace the previous run's own files (only those: --out may hold other things), so none
     # of its models can later pass for this run's.
     own = [*outputs.RUN_MARKERS, outputs.IMAGES, outputs.REPORT, outputs.FIGURES_DIR]
+    own.append(outputs.REPEATS_DIR)
     for target in [*(out / p for p in own), *outputs.model_dirs(out)]:
         if target.is_dir():
             shutil.rmtree(target)
@@ -93,11 +94,12 @@ def check_resume(out, cfg: RunConfig) -> None:
         return
     saved = read_json(path)["config"]
     now = json.loads(json.dumps(cfg.to_dict()))
+    default = json.loads(json.dumps(RunConfig().to_dict()))  # a setting added since it was saved
     diff = [
         f"{part}.{key}"
         for part in ("data", "model", "train")
         for key in now[part]
-        if saved.get(part, {}).get(key) != now[part][key]
+        if saved.get(part, {}).get(key, default[part][key]) != now[part][key]
     ]
     if saved.get("seed") != now["seed"]:
         diff.insert(0, "seed")

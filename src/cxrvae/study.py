@@ -9,6 +9,7 @@ the step packages :mod:`cxrvae.data`, :mod:`cxrvae.train`, :mod:`cxrvae.analysis
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from . import outputs
 from .analysis.all_models import analyze_models, plan_analysis
 from .analysis.comparison import compare_models
 from .analysis.sampling import draw_sample
+from .analysis.seeds import seed_variation
 from .config import RunConfig
 from .data.loader import load_data, require_trainable
 from .data.split import identical_images, join_identical, split_indices
@@ -208,15 +210,38 @@ def train_study(
     if is_main():
         write_metrics(out, metrics)
     barrier()
+    for r in range(1, cfg.train.seeds):
+        _train_repeat(data, train_idx, test_idx, cfg, out, r, summary, source, resume, progress,
+                      plan)  # fmt: skip
     log.info("wrote %s", out)
     return metrics
+
+
+def _train_repeat(data, train_idx, test_idx, cfg, out, r, summary, source, resume, progress, plan):
+    """The models of seed ``r + 1`` (``--seeds``) in their run folder ``out/repeats/<r + 1>``:
+    the run's split and settings, their own initial weights and batch order."""
+    folder = outputs.repeat_dir(out, r)
+    repeat = cfg.replace(train={"repeat": r})
+    log.info("seed %d of %d: training the models in %s", r + 1, cfg.train.seeds, folder)
+    if is_main():
+        folder.mkdir(parents=True, exist_ok=True)
+        device = str(resolve_device(cfg.train.device))
+        write_config(folder, repeat, source_ref(source, data.source), device, summary)
+        shutil.copyfile(out / outputs.SPLIT, folder / outputs.SPLIT)
+    barrier()
+    t0 = time.perf_counter()
+    models = train_models(data, train_idx, test_idx, repeat, folder, resume, progress, plan)
+    timings = Timings(train=time.perf_counter() - t0)
+    if is_main():
+        write_metrics(folder, StudyMetrics(data=summary, models=models, timings=timings))
+    barrier()
 
 
 # --------------------------------------------------------------------------- analysis
 
 
 def analyze_study(
-    out, analysis_overrides: dict | None = None, parallel: bool | None = None
+    out, analysis_overrides: dict | None = None, parallel: bool | None = None, report: bool = True
 ) -> StudyMetrics:
     """Analyse every trained model of the run in ``out``; update metrics.json, the report and
     the explorer.
@@ -225,11 +250,20 @@ def analyze_study(
     ``n_samples``, ``perplexity``...). ``parallel`` analyses the models at once in worker
     processes: None where training would train them at once and there are two cores for each
     (see :func:`cxrvae.analysis.all_models.plan_analysis`), True also on several GPUs, False never.
+    With ``--seeds N``, the other seeds' models (``out/repeats/``) are analysed first, alike,
+    and the run's metrics say how much every number varies between seeds
+    (:func:`cxrvae.analysis.seeds.seed_variation`). ``report`` False writes no report.
     """
     out = require_run(out)
     cfg, source = read_config(out)
     if analysis_overrides:
         cfg = cfg.replace(analysis=analysis_overrides)
+    if cfg.train.repeat == 0:  # the run itself: its repeats first
+        for r in range(1, cfg.train.seeds):
+            log.info(
+                "seed %d of %d: analysing %s", r + 1, cfg.train.seeds, outputs.repeat_dir(out, r)
+            )
+            analyze_study(outputs.repeat_dir(out, r), analysis_overrides, parallel, report=False)
     data = load_data(source, cfg.data)
     train_idx, test_idx = read_split(out)
     seed_everything(cfg.seed)
@@ -248,7 +282,11 @@ def analyze_study(
     rates = {k: metrics.models[k].test_kl for k in results}
     metrics.analysis = compare_models(results, sample, rates)
     metrics.timings.analysis = {str(k): seconds for k, (_, seconds) in analysed.items()}
+    if cfg.train.seeds > 1 and cfg.train.repeat == 0:
+        metrics.seeds = seed_variation(out, cfg, metrics, sample)
     write_metrics(out, metrics)
+    if not report:
+        return metrics
     t0 = time.perf_counter()
     log.info("report: %s", build_report(out))
     explorer = build_explorer(out)

@@ -27,3 +27,11 @@ PROBE_MOVE = 0.3  # a path moves the label probability by this much: it follows 
 BETTER = 0.02  # a relative difference below this is "about the same" (reconstruction error)
 COLLAPSED = 1  # at most this many dimensions carrying information: posterior collapse
 P_DIFFERENT = 0.05  # MMD permutation p below this: a scored batch differs from the test images
+# Two latent sizes differ by a number when their means over the seeds lie further apart than
+# this many standard deviations between seeds (the two sizes' SDs pooled): about what a
+# two-sided test at the 5% level asks of a difference.
+SEED_MARGIN = 2.0
+
+# The repeats a one-seed report suggests for testing its rankings: the fewest that give a
+# spread beside a mean.
+SUGGESTED_SEEDS = 3

@@ -173,3 +173,23 @@ def fit_probe(z: np.ndarray, labels: np.ndarray, seed: int):
     """The logistic-regression probe of :func:`probe_auc`, fitted on all of ``z`` (n, D)."""
     probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
     return probe.fit(z, labels)
+
+
+def linear_cka(a: np.ndarray, b: np.ndarray) -> float:
+    """Linear centred kernel alignment of two representations (n, p) and (n, q) of the same n
+    images (Kornblith et al., ICML 2019): 1 for representations that are rotations or isotropic
+    scalings of each other, near 0 for unrelated ones; dimensions need not match."""
+    a = np.asarray(a, np.float64) - np.mean(a, axis=0)
+    b = np.asarray(b, np.float64) - np.mean(b, axis=0)
+    cross = np.linalg.norm(b.T @ a) ** 2
+    norm = np.linalg.norm(a.T @ a) * np.linalg.norm(b.T @ b)
+    return float(cross / norm) if norm > 0 else 0.0
+
+
+def map_agreement(a: np.ndarray, b: np.ndarray) -> float:
+    """How alike two 2-D maps (n, 2) of the same images are once aligned: 1 minus the
+    disparity left after the orthogonal Procrustes alignment (translation, rotation or
+    reflection, scaling) of one onto the other (scipy.spatial.procrustes); 1 for the same map."""
+    from scipy.spatial import procrustes
+
+    return float(1 - procrustes(np.asarray(a, np.float64), np.asarray(b, np.float64))[2])

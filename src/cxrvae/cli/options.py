@@ -138,24 +138,16 @@ def training(p: argparse.ArgumentParser) -> None:
     d = RunConfig().train
     g = p.add_argument_group("training")
     g.add_argument("--epochs", type=int, default=S, help=f"epochs per model (default: {d.epochs})")
-    g.add_argument(
-        "--batch-size",
-        type=int,
-        default=S,
-        help=f"images per optimiser step (default: {d.batch_size})",
-    )
+    g.add_argument("--batch-size", type=int, default=S,
+                   help=f"images per optimiser step (default: {d.batch_size})")  # fmt: skip
     g.add_argument(
         "--lr",
         type=float,
         default=S,
         help=f"peak learning rate of Adam's one-cycle schedule (default: {d.lr:g})",
     )
-    g.add_argument(
-        "--beta",
-        type=float,
-        default=S,
-        help=f"weight of the KL term (default: {d.beta:g}, the plain VAE)",
-    )
+    g.add_argument("--beta", type=float, default=S,
+                   help=f"weight of the KL term (default: {d.beta:g}, the plain VAE)")  # fmt: skip
     g.add_argument(
         "--max-steps",
         type=int,
@@ -167,6 +159,15 @@ def training(p: argparse.ArgumentParser) -> None:
         "--device",
         default=S,
         help=f"auto (CUDA when present, else CPU), cpu, cuda, cuda:1... (default: {d.device})",
+    )
+    g.add_argument(
+        "--seeds",
+        type=int,
+        default=S,
+        metavar="N",
+        help="train N models per latent size that differ only in their initial weights and "
+        "batch order, and say whether the differences between sizes exceed those between "
+        f"seeds (default: {d.seeds})",
     )
 
 

@@ -15,10 +15,12 @@ from .analysis import (
     plot_interpolation,
     plot_latent_scatter,
     plot_maps,
+    plot_over_seeds,
     plot_path_probability,
     plot_rate_distortion,
     plot_reconstructions,
     plot_silhouette,
+    plot_similarity,
     plot_traversal,
 )
 from .common import COLORS, color, plot_image_grid, save_figure, show_image
@@ -51,6 +53,8 @@ __all__ = [
     "plot_history_comparison",
     "plot_reconstructions",
     "plot_silhouette",
+    "plot_similarity",
+    "plot_over_seeds",
     "plot_cluster_gallery",
     "plot_latent_scatter",
     "plot_interpolation",

@@ -263,3 +263,56 @@ def plot_path_probability(t, probabilities: dict, label: str, title: str = "") -
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.tight_layout()
     return fig
+
+
+def plot_over_seeds(numbers: dict, n_seeds: int) -> Figure:
+    """Each number of each latent size over the trainings with other seeds: one panel per
+    number, the latent sizes along x, one point per seed and a bar at their mean, so that the
+    eye sees whether the sizes separate.
+
+    ``numbers`` maps a number's name -> latent size -> its values (one per seed).
+    """
+    names = list(numbers)
+    cols = min(4, len(names))
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.9 * rows), squeeze=False)
+    for ax, name in zip(axes.flat, names):
+        dims = sorted(numbers[name])
+        for i, d in enumerate(dims):
+            values = np.asarray(numbers[name][d], float)
+            x = i + np.linspace(-0.12, 0.12, len(values)) if len(values) > 1 else [i]
+            ax.plot(x, values, "o", ms=5, color=color(i), alpha=0.85)
+            ax.plot([i - 0.25, i + 0.25], [values.mean()] * 2, "-", color="#333", lw=1.5)
+        ax.set_xticks(range(len(dims)))
+        ax.set_xticklabels([f"latent {d}" for d in dims], fontsize=8)
+        ax.set_title(name, fontsize=9)
+        ax.tick_params(axis="y", labelsize=8)
+    for ax in list(axes.flat)[len(names) :]:
+        ax.set_axis_off()
+    fig.suptitle(f"Each model's numbers over {n_seeds} seeds (points; bar: mean)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_similarity(matrix, labels, title: str = "") -> Figure:
+    """A symmetric similarity matrix (n, n) between models, as a heat map with its values;
+    ``labels`` (n,) name the rows and columns."""
+    n = len(labels)
+    fig, ax = plt.subplots(figsize=(max(4.5, 1.4 + 0.55 * n), max(3.8, 1.0 + 0.5 * n)))
+    shown = ax.imshow(matrix, cmap="viridis", vmin=0, vmax=1)
+    ax.set_xticks(range(n))
+    ax.set_yticks(range(n))
+    ax.set_xticklabels(labels, rotation=90, fontsize=8)
+    ax.set_yticklabels(labels, fontsize=8)
+    ax.set_xlabel("model (latent size / seed)")
+    ax.set_ylabel("model (latent size / seed)")
+    if n <= 12:
+        for i in range(n):
+            for j in range(n):
+                shade = "white" if matrix[i][j] < 0.6 else "black"
+                ax.text(j, i, f"{matrix[i][j]:.2f}", ha="center", va="center", fontsize=7,
+                        color=shade)  # fmt: skip
+    fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig

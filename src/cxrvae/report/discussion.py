@@ -27,7 +27,8 @@ from .prose import (
     signed,
     words,
 )
-from .reading import analysed_models
+from .reading import analysed_models, runner_up
+from .seeds import spaces_answer, spread_answer, verdict
 
 # --------------------------------------------------------------------------- the data
 
@@ -101,7 +102,9 @@ def _data_why(data: DataSummary) -> list[str]:
 # --------------------------------------------------------------------------- reconstruction
 
 
-def _recon_answer(analysed: dict[int, ModelAnalysis], rates: dict[int, float]) -> Answer:
+def _recon_answer(
+    metrics: StudyMetrics, analysed: dict[int, ModelAnalysis], rates: dict[int, float]
+) -> Answer:
     dims = sorted(analysed)
     err = {d: analysed[d].test_bce_above_floor.mean for d in dims}
     lo, hi = dims[0], dims[-1]
@@ -111,12 +114,14 @@ def _recon_answer(analysed: dict[int, ModelAnalysis], rates: dict[int, float]) -
         answer = (
             f"Larger codes reconstruct better: the error above the floor falls from "
             f"{num(err[lo])} (latent {lo}) to {num(err[hi])} nats per image (latent {hi}), "
-            f"most between latent {dims[dims.index(where) - 1]} and {where}."
+            f"most between latent {dims[dims.index(where) - 1]} and {where}; "
+            f"{verdict(metrics, 'above_floor', hi, lo, higher=False)}."
         )
     else:
         answer = (
             f"A larger code does not reconstruct better here: the error above the floor is "
-            f"{num(err[lo])} nats per image for latent {lo} and {num(err[hi])} for latent {hi}."
+            f"{num(err[lo])} nats per image for latent {lo} and {num(err[hi])} for latent {hi}; "
+            f"{verdict(metrics, 'above_floor', lo, hi, higher=False)}."
         )
     base = {d: analysed[d].linear_baseline for d in dims}
     ll = {d: analysed[d].log_likelihood for d in dims}
@@ -130,11 +135,11 @@ def _recon_answer(analysed: dict[int, ModelAnalysis], rates: dict[int, float]) -
         row("bits per pixel", dims, lambda d: num(ll[d].bits_per_pixel, 3)),
     ]
     question = "How does reconstruction differ between latent sizes, and why?"
-    why = _recon_why(dims, rates, base, ll)
+    why = _recon_why(metrics, dims, rates, base, ll)
     return Answer("reconstruction", question, answer, models_table(dims, rows), why)
 
 
-def _recon_why(dims, rates, base, ll) -> list[str]:
+def _recon_why(metrics, dims, rates, base, ll) -> list[str]:
     lo, hi = dims[0], dims[-1]
     why = [
         f"A larger code can carry more information about each image: the rate (KL) is "
@@ -168,10 +173,12 @@ def _recon_why(dims, rates, base, ll) -> list[str]:
         )
     best = max(dims, key=lambda d: ll[d].nats)
     gaps = [ll[d].gap for d in dims]
+    second = runner_up(ll, best, lambda x: x.nats)
     why.append(
         f"The importance-weighted log-likelihood ({ll[best].n_importance} samples per image, "
-        f"{ll[best].n_images} test images) is highest for latent {best}; the ELBO with sampled "
-        f"codes lies {num(min(gaps))} to {num(max(gaps))} nats below it."
+        f"{ll[best].n_images} test images) is highest for latent {best}; "
+        f"{verdict(metrics, 'log_likelihood', best, second, higher=True)}. The ELBO with "
+        f"sampled codes lies {num(min(gaps))} to {num(max(gaps))} nats below it."
     )
     return why
 
@@ -253,14 +260,17 @@ def discussion(metrics: StudyMetrics) -> list[Answer]:
     rates = {d: metrics.models[d].test_kl for d in analysed}
     comparison = metrics.analysis
     items += [
-        _recon_answer(analysed, rates),
+        _recon_answer(metrics, analysed, rates),
+        spread_answer(metrics),
         _use_answer(analysed, comparison.linear_r2 if comparison else {}),
         cluster_answer(analysed, comparison, metrics.data),
         maps_answer(analysed),
+        spaces_answer(metrics),
         axes_answer(analysed, comparison, metrics.data.label_names),
+        probe_answer(metrics, analysed),
+        anomaly_answer(metrics, analysed),
     ]
-    probe = probe_answer(analysed, metrics.data)
-    return items + [a for a in (probe, anomaly_answer(analysed)) if a]
+    return [a for a in items if a]
 
 
 def word_count(answers: list[Answer]) -> int:

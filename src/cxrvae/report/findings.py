@@ -20,7 +20,8 @@ from .prose import (
     sentence,
     separation,
 )
-from .reading import analysed_models, best_anomaly_score, strongest_probe_path
+from .reading import analysed_models, best_anomaly_score, runner_up, strongest_probe_path
+from .seeds import verdict
 
 MAX_FINDINGS = 8
 
@@ -54,7 +55,7 @@ def _data_findings(data: DataSummary) -> list[Finding]:
     return out
 
 
-def _model_findings(analysed) -> list[Finding]:
+def _model_findings(metrics: StudyMetrics, analysed) -> list[Finding]:
     dims = sorted(analysed)
     lo, hi = dims[0], dims[-1]
     err = {d: analysed[d].test_bce_above_floor.mean for d in dims}
@@ -77,14 +78,17 @@ def _model_findings(analysed) -> list[Finding]:
     texts = [
         (
             f"Latent {best} reconstructs best: {num(err[best])} nats per image above the floor, "
-            f"against {num(err[other])} for latent {other}.",
+            f"against {num(err[other])} for latent {other}; "
+            f"{verdict(metrics, 'above_floor', best, other, higher=False)}.",
             "tab-quality",
         ),
         (linear, "fig-rate_distortion"),
         (
             f"Best test log-likelihood: latent {top}, {num(ll[top].nats)} nats per image "
             f"({num(ll[top].bits_per_pixel, 3)} bits per pixel, {ll[top].n_importance} "
-            "importance samples per image).",
+            "importance samples per image); "
+            + verdict(metrics, "log_likelihood", top, runner_up(ll, top, lambda x: x.nats), True)
+            + ".",
             "tab-reference",
         ),
         (
@@ -103,9 +107,15 @@ def _cluster_and_label_findings(metrics: StudyMetrics, analysed) -> list[Finding
     ari = metrics.analysis.ari_mean if metrics.analysis else None
     if sil and ari is not None:
         how = grouping(ari)
+        seeds = metrics.seeds.ari_alike.within if metrics.seeds else None
+        than = (
+            f"two seeds of one size agree with an ARI of at least {num(min(seeds.values()), 2)}"
+            if seeds
+            else "not tested against seed variation"
+        )
         text = (
             f"Clusters are {separation(max(sil))} (silhouette at most {num(max(sil), 2)}); the "
-            f"models group the images {how} (mean ARI {num(ari, 2)})."
+            f"models group the images {how} (mean ARI {num(ari, 2)}; {than})."
         )
         out.append(Finding(text, "tab-clusters"))
     auc = {d: analysed[d].probe_auc for d in dims}
@@ -113,8 +123,11 @@ def _cluster_and_label_findings(metrics: StudyMetrics, analysed) -> list[Finding
         d = max(auc, key=auc.get)
         text = (
             f"Without ever seeing a label, latent {d}'s means predict it with ROC AUC "
-            f"{num(auc[d], 3)}."
+            f"{num(auc[d], 3)}"
         )
+        if len(dims) > 1:
+            text += "; " + verdict(metrics, "probe_auc", d, runner_up(auc, d), higher=True)
+        text += "."
         out.append(Finding(text, "tab-label"))
         moved = strongest_probe_path(analysed)
         if moved:
@@ -130,8 +143,13 @@ def _cluster_and_label_findings(metrics: StudyMetrics, analysed) -> list[Finding
         text = (
             f"Trained on {listed(map(label_word, a.trained))} images only, latent {d} tells "
             f"held-out {listed(map(label_word, a.others))} images apart with ROC AUC "
-            f"{num(auc.value, 3)} ({SCORE_WORDS[score].split(' (')[0]})."
+            f"{num(auc.value, 3)} ({SCORE_WORDS[score].split(' (')[0]})"
         )
+        rivals = {k: m.anomaly.auroc[score].value for k, m in analysed.items() if m.anomaly}
+        if len(rivals) > 1:
+            rival = runner_up(rivals, d)
+            text += "; " + verdict(metrics, f"anomaly_{score}", d, rival, higher=True)
+        text += "."
         out.insert(0, Finding(text, "tab-anomaly"))
     return out
 
@@ -141,5 +159,5 @@ def key_findings(metrics: StudyMetrics) -> list[Finding]:
     out = _data_findings(metrics.data)
     analysed = analysed_models(metrics)
     if analysed:
-        out += _model_findings(analysed) + _cluster_and_label_findings(metrics, analysed)
+        out += _model_findings(metrics, analysed) + _cluster_and_label_findings(metrics, analysed)
     return out[:MAX_FINDINGS]

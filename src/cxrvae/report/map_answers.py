@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ..data.features import WORDS
 from ..data.xray import label_word
-from ..results import SCORE_WORDS, Auroc, DataSummary
+from ..results import SCORE_WORDS, Auroc, DataSummary, StudyMetrics
 from ..thresholds import MIN_EFFECT, PROBE_GOOD, PROBE_SOME
 from .prose import (
     Answer,
@@ -24,7 +24,8 @@ from .prose import (
     short,
     signed,
 )
-from .reading import best_anomaly_score, strongest_probe_path
+from .reading import best_anomaly_score, runner_up, strongest_probe_path
+from .seeds import verdict
 
 
 def cluster_answer(analysed, comparison, data: DataSummary) -> Answer:
@@ -161,7 +162,8 @@ def axes_answer(analysed, comparison, label_names) -> Answer:
     return Answer("axes", question, answer + ".", Table(head, rows), why)
 
 
-def probe_answer(analysed, data: DataSummary) -> Answer | None:
+def probe_answer(metrics: StudyMetrics, analysed) -> Answer | None:
+    data = metrics.data
     dims = sorted(analysed)
     auc = {d: analysed[d].probe_auc for d in dims}
     if not data.label_names or any(v is None for v in auc.values()):
@@ -170,8 +172,11 @@ def probe_answer(analysed, data: DataSummary) -> Answer | None:
     how = "well" if auc[best] >= PROBE_GOOD else "in part" if auc[best] >= PROBE_SOME else "barely"
     answer = (
         f"The latent means capture the label {how}: a linear probe reaches ROC AUC "
-        f"{num(auc[best], 3)} (latent {best}), though the models never saw a label."
+        f"{num(auc[best], 3)} (latent {best}), though the models never saw a label"
     )
+    if len(dims) > 1:
+        answer += "; " + verdict(metrics, "probe_auc", best, runner_up(auc, best), higher=True)
+    answer += "."
     rows = [row("probe ROC AUC (5-fold)", dims, lambda d: num(auc[d], 3))]
     if all(analysed[d].knn_accuracy for d in dims):
         rows.append(row("5-NN accuracy", dims, lambda d: pct(analysed[d].knn_accuracy["latent"])))
@@ -185,7 +190,7 @@ def probe_answer(analysed, data: DataSummary) -> Answer | None:
     return Answer("label", question, answer, models_table(dims, rows), why)
 
 
-def anomaly_answer(analysed) -> Answer | None:
+def anomaly_answer(metrics: StudyMetrics, analysed) -> Answer | None:
     """How well each model's scores tell the other labels from the trained ones."""
     best = best_anomaly_score(analysed)
     if best is None:
@@ -197,8 +202,12 @@ def anomaly_answer(analysed) -> Answer | None:
     answer = (
         f"Trained on {trained} images only, latent {d}'s {SCORE_WORDS[score].split(' (')[0]} "
         f"tells held-out {others} images from {trained} ones best: ROC AUC {num(auc.value, 3)} "
-        f"[{num(auc.low, 3)}, {num(auc.high, 3)}]."
+        f"[{num(auc.low, 3)}, {num(auc.high, 3)}]"
     )
+    rivals = {k: m.anomaly.auroc[score].value for k, m in analysed.items() if m.anomaly}
+    if len(rivals) > 1:
+        answer += "; " + verdict(metrics, f"anomaly_{score}", d, runner_up(rivals, d), True)
+    answer += "."
     rows = [
         row(SCORE_WORDS[s], dims, lambda k, s=s: _interval(analysed[k].anomaly.auroc[s]))
         for s in a.auroc

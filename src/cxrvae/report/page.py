@@ -51,7 +51,9 @@ def figure_entry(
     }
 
 
-SECTIONS = ("data", "training", "reconstructions", "clusters", "interpolations", "samples")
+SECTIONS = ("data", "training", "reconstructions", "clusters", "interpolations", "samples", "seeds")
+# The discussion's answers that show figures of their own (the seeds section's)
+ANSWER_FIGURES = {"seed-spread": "seeds", "seed-spaces": "cka"}
 
 
 def render(template: str, **values) -> str:
@@ -230,6 +232,11 @@ def build_report(out) -> Path:
         reference_k=ref.log_likelihood.n_importance if ref else "",
         reference_n=ref.log_likelihood.n_images if ref else "",
         discussion=discussion(metrics),
+        answer_figures={
+            key: [f for f in run_figures["seeds"] if f["id"] == f"fig-{name}"]
+            for key, name in ANSWER_FIGURES.items()
+        },
+        n_seeds=metrics.seeds.n_seeds if metrics.seeds else 1,
         config_json=json.dumps(saved["config"], indent=2),
     )
     return atomic_write(out / outputs.REPORT, lambda tmp: tmp.write_text(html, encoding="utf-8"))

@@ -33,6 +33,13 @@ def strongest_probe_path(analysed) -> tuple[int, str, object] | None:
     return max(found, key=lambda x: abs(x[2].probability[-1] - x[2].probability[0]), default=None)
 
 
+def runner_up(values: dict, best, key=None):
+    """The latent size whose value comes closest to ``best``'s from below (``key``: what to
+    compare of each value, default the value itself)."""
+    key = key or (lambda x: x)
+    return max((d for d in values if d != best), key=lambda d: key(values[d]))
+
+
 def best_anomaly_score(analysed) -> tuple[int, str, Auroc] | None:
     """(latent size, score, its AUROC) of the best anomaly score, for a run trained on some
     labels only."""

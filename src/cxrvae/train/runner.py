@@ -59,7 +59,8 @@ def train_model(
     if not resume and is_main():
         ckpt.unlink(missing_ok=True)
     barrier()  # every process sees the same checkpoint (or none)
-    torch.manual_seed(derive_seed(cfg.seed, f"init-{latent_dim}"))
+    repeat = f"-repeat-{cfg.train.repeat}" if cfg.train.repeat else ""  # the first: as ever
+    torch.manual_seed(derive_seed(cfg.seed, f"init-{latent_dim}{repeat}"))
     model = build_model(cfg.model, data.image_size, latent_dim)
     done = len(checkpoint_history(ckpt))
     if done:
@@ -73,7 +74,7 @@ def train_model(
             train_idx,
             test_idx,
             cfg.train,
-            seed=derive_seed(cfg.seed, f"train-{latent_dim}"),
+            seed=derive_seed(cfg.seed, f"train-{latent_dim}{repeat}"),
             device=device,
             callback=report,
             checkpoint_path=ckpt,

@@ -1,0 +1,136 @@
+"""--seeds N: every latent size trained N times, on the same split and analysed on the same
+sampled images, the report weighing each comparison of sizes against the seeds' variation."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from cxrvae.cli import main
+from cxrvae.data.synthetic import synthetic_xrays
+
+OPTS = ["--image-size", "32", "--latent-dims", "2", "4", "--widths", "8", "16", "32",
+        "--epochs", "2", "--batch-size", "16", "--device", "cpu", "-q"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory):
+    """A tiny `cxrvae run --seeds 2`: (the folder of its npz, the run folder)."""
+    tmp = tmp_path_factory.mktemp("seeds")
+    images, labels = synthetic_xrays(n=96, size=32, seed=0)
+    np.savez(tmp / "x.npz", images=images, labels=labels,
+             label_names=np.array(["normal", "pneumonia"]))  # fmt: skip
+    out = tmp / "run"
+    args = ["run", str(tmp / "x.npz"), "--out", str(out), *OPTS, "--seeds", "2"]
+    assert main([*args, "--n-samples", "60", "--perplexity", "10"]) == 0
+    return tmp, out
+
+
+def test_the_seeds_share_the_split_and_the_sampled_images_but_not_their_weights(seeded):
+    from safetensors.torch import load_file
+
+    _, out = seeded
+    other = out / "repeats" / "2"
+    for name in ("train", "test"):
+        with np.load(out / "split.npz") as a, np.load(other / "split.npz") as b:
+            np.testing.assert_array_equal(a[name], b[name])
+    with np.load(out / "sample.npz") as a, np.load(other / "sample.npz") as b:
+        np.testing.assert_array_equal(a["sample_idx"], b["sample_idx"])
+    for k in (2, 4):
+        a = load_file(str(out / f"latent_{k}" / "model.safetensors"))
+        b = load_file(str(other / f"latent_{k}" / "model.safetensors"))
+        assert not torch.equal(a["fc_mu.weight"], b["fc_mu.weight"])
+    saved = json.loads((other / "config.json").read_text())["config"]["train"]
+    assert saved["seeds"] == 2 and saved["repeat"] == 1
+
+
+def test_the_metrics_hold_every_seeds_numbers_and_how_alike_the_models_are(seeded):
+    _, out = seeded
+    m = json.loads((out / "metrics.json").read_text())
+    other = json.loads((out / "repeats" / "2" / "metrics.json").read_text())
+    s = m["seeds"]
+    assert s["n_seeds"] == 2 and s["models"] == ["2/1", "2/2", "4/1", "4/2"]
+    for k in ("2", "4"):
+        loss = s["numbers"]["test_loss"][k]
+        assert loss["values"] == [m["models"][k]["test_loss"], other["models"][k]["test_loss"]]
+        assert loss["mean"] == pytest.approx(np.mean(loss["values"]))
+        assert loss["sd"] == pytest.approx(np.std(loss["values"], ddof=1))
+    cka = np.array(s["cka"])
+    np.testing.assert_allclose(np.diag(cka), 1)
+    np.testing.assert_allclose(cka, cka.T)
+    assert s["cka_alike"]["within"]["2"] == pytest.approx(cka[0, 1])
+    assert s["cka_alike"]["between"]["2-4"] == pytest.approx(cka[:2, 2:].mean())
+    assert set(s["axes"]) == {"pca1", "pca2", "tsne1", "tsne2"}
+
+
+def test_the_report_weighs_each_ranking_against_the_seeds(seeded):
+    _, out = seeded
+    html = (out / "report.html").read_text()
+    assert 'id="tab-seed-spread"' in html and 'id="tab-seed-spaces"' in html
+    assert 'id="fig-seeds"' in html and 'id="fig-cka"' in html
+    assert "over 2 seeds latent" in html
+    assert "not tested against seed variation" not in html
+    # the figures of one model say which seed they show, and lead to the spread
+    assert "trained with 2 seeds" in html and "the first seed's models" in html
+    assert 'href="#tab-seed-spread"' in html
+
+
+def test_one_seed_says_its_rankings_are_untested(study):
+    _, out = study
+    html = (out / "report.html").read_text()
+    assert (
+        "one training per size, so not tested against seed variation (--seeds 3 tests it)" in html
+    )
+    assert "seed-spread" not in html and "the first seed's models" not in html
+    assert "seeds" not in json.loads((out / "metrics.json").read_text())
+
+
+def test_seeds_that_cannot_be_are_one_line(tmp_path, seeded, error_line):
+    tmp, out = seeded
+    assert (
+        main(["train", str(tmp / "x.npz"), "--out", str(tmp_path / "r"), *OPTS, "--seeds", "0"])
+        == 2
+    )
+    assert "seeds must be >= 1" in error_line()
+    assert not (tmp_path / "r").exists()
+    # resuming with another number of seeds
+    args = ["train", str(tmp / "x.npz"), "--out", str(out), *OPTS, "--seeds", "3", "--resume"]
+    assert main(args) == 2
+    assert "train.seeds" in error_line()
+    assert not (out / "repeats" / "3").exists()
+
+
+def test_a_resumed_seed_continues_bit_identically(tmp_path):
+    from cxrvae.config import RunConfig
+    from cxrvae.study import train_study
+
+    images, _ = synthetic_xrays(n=60, size=32, seed=1)
+    np.savez(tmp_path / "x.npz", images=images)
+    cfg = RunConfig().replace(
+        data={"image_size": 32},
+        model={"latent_dims": (2,), "widths": (8, 16)},
+        train={"epochs": 4, "batch_size": 16, "device": "cpu", "seeds": 2},
+    )
+    train_study(tmp_path / "x.npz", cfg, tmp_path / "whole", parallel=False)
+
+    started = []
+
+    def stop_in_the_second_seed(k, done, total):  # a Ctrl-C in the second seed's second epoch
+        started.append(k)
+
+        def report(row):
+            if len(started) == 2 and row["epoch"] == 2:
+                raise KeyboardInterrupt
+
+        return report
+
+    with pytest.raises(KeyboardInterrupt):
+        train_study(tmp_path / "x.npz", cfg, tmp_path / "cut", parallel=False,
+                    progress=stop_in_the_second_seed)  # fmt: skip
+    assert not (tmp_path / "cut" / "repeats" / "2" / "latent_2" / "model.safetensors").exists()
+    train_study(tmp_path / "x.npz", cfg, tmp_path / "cut", resume=True, parallel=False)
+    for sub in ("latent_2", "repeats/2/latent_2"):
+        a = (tmp_path / "cut" / sub / "history.csv").read_text().splitlines()
+        b = (tmp_path / "whole" / sub / "history.csv").read_text().splitlines()
+        assert [r.rsplit(",", 1)[0] for r in a] == [r.rsplit(",", 1)[0] for r in b]
