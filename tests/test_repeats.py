@@ -134,3 +134,72 @@ def test_a_resumed_seed_continues_bit_identically(tmp_path):
         a = (tmp_path / "cut" / sub / "history.csv").read_text().splitlines()
         b = (tmp_path / "whole" / sub / "history.csv").read_text().splitlines()
         assert [r.rsplit(",", 1)[0] for r in a] == [r.rsplit(",", 1)[0] for r in b]
+
+
+@pytest.fixture(scope="module")
+def seeded_normal(tmp_path_factory):
+    """A tiny anomaly run, `cxrvae run --train-labels normal --seeds 2`: (folder, run)."""
+    tmp = tmp_path_factory.mktemp("seeds_normal")
+    images, labels = synthetic_xrays(n=120, size=32, seed=2)
+    np.savez(tmp / "x.npz", images=images, labels=labels,
+             label_names=np.array(["normal", "pneumonia"]))  # fmt: skip
+    out = tmp / "run"
+    args = ["run", str(tmp / "x.npz"), "--out", str(out), *OPTS, "--seeds", "2"]
+    assert main([*args, "--train-labels", "normal", "--n-samples", "50", "--perplexity", "10"]) == 0
+    return tmp, out
+
+
+def test_the_anomaly_ensemble_averages_each_images_scores_over_the_seeds(seeded_normal):
+    from sklearn.metrics import roc_auc_score
+
+    _, out = seeded_normal
+    ensemble = json.loads((out / "metrics.json").read_text())["seeds"]["ensemble_auroc"]
+    for k in ("2", "4"):
+        folders = [out / f"latent_{k}", out / "repeats" / "2" / f"latent_{k}"]
+        trained = [np.load(f / "reference.npz")["above_floor"] for f in folders]
+        others = [np.load(f / "others.npz")["above_floor"] for f in folders]
+        assert not np.allclose(trained[0], trained[1])  # two models, not one read twice
+        mean_t, mean_o = np.mean(trained, axis=0), np.mean(others, axis=0)
+        truth = np.r_[np.zeros(len(mean_t)), np.ones(len(mean_o))]
+        want = roc_auc_score(truth, np.r_[mean_t, mean_o])
+        got = ensemble[k]["above_floor"]
+        assert got["value"] == pytest.approx(want)
+        assert got["low"] <= got["value"] <= got["high"]
+    html = (out / "report.html").read_text()
+    assert "averaged over the models of 2 seeds (an ensemble) reaches ROC AUC" in html
+
+
+def test_scoring_averages_every_seeds_model_and_says_how_far_they_agree(seeded_normal, tmp_path):
+    import csv
+
+    tmp, out = seeded_normal
+    assert main(["score", str(out), str(tmp / "x.npz"), "--out", str(tmp_path / "all"), "-q"]) == 0
+    alone = ["score", str(out / "repeats" / "2"), str(tmp / "x.npz"), "--out"]
+    assert main([*alone, str(tmp_path / "second"), "-q"]) == 0  # the second seed by itself
+
+    def rows(folder):
+        with open(folder / "scores.csv") as f:
+            return list(csv.DictReader(f))
+
+    both, second = rows(tmp_path / "all"), rows(tmp_path / "second")
+    summary = json.loads((tmp_path / "all" / "score.json").read_text())
+    assert "latent2_seeds_above_floor" not in second[0]  # one folder: one model
+    for k in ("2", "4"):
+        p = f"latent{k}_"
+        first = np.array([float(r[p + "above_floor"]) for r in both])
+        other = np.array([float(r[p + "above_floor"]) for r in second])
+        mean = np.array([float(r[p + "seeds_above_floor"]) for r in both])
+        np.testing.assert_allclose(mean, (first + other) / 2, rtol=1e-4)
+        e = summary["models"][k]["ensemble"]
+        flagged = np.array([int(r[p + "seeds_flagged"]) for r in both], bool)
+        clear = np.abs(mean - e["threshold"]) > 1e-4 * abs(e["threshold"])  # csv: 6 digits
+        np.testing.assert_array_equal(flagged[clear], (mean > e["threshold"])[clear])
+        assert e["n_flagged"] == flagged.sum()
+        each = [np.array([int(r[p + "flagged"]) for r in rs], bool) for rs in (both, second)]
+        assert e["flagged_per_seed"] == [int(f.sum()) for f in each]
+        assert e["flagged_by_any"] == int((each[0] | each[1]).sum())
+        assert e["flagged_by_every"] == int((each[0] & each[1]).sum())
+        counts = [int(r[p + "seeds_flagging"]) for r in both]
+        assert counts == list(each[0].astype(int) + each[1].astype(int))
+    page = (tmp_path / "all" / "score.html").read_text()
+    assert "Averaged over its 2 seeds (an ensemble), latent 4 flags" in page

@@ -26,6 +26,7 @@ WEIGHTS = "model.safetensors"
 CHECKPOINT = "checkpoint.pt"
 EMBEDDING = "embedding.npz"
 REFERENCE = "reference.npz"  # the test images' scores under the model (see cxrvae.score)
+OTHERS = "others.npz"  # trained on some labels only: the held-out other labels' scores
 # The test images' chest-film features, beside sample.npz:
 TEST_FEATURES = "test_features.npz"
 # What `cxrvae score RUN DATA` writes, by default in RUN/scores/<name of DATA>:
@@ -51,6 +52,12 @@ def repeat_dir(out, repeat: int) -> Path:
     """``out/repeats/<repeat + 1>``: the run folder of the models of seed ``repeat`` (1, 2...;
     those of the first seed are the run itself)."""
     return Path(out) / REPEATS_DIR / str(repeat + 1)
+
+
+def repeat_dirs(out, seeds: int, repeat: int = 0) -> list[Path]:
+    """The run folders of the other seeds of the run in ``out``, trained with ``--seeds
+    seeds``; none when ``out`` is itself one of them (``repeat`` > 0)."""
+    return [] if repeat else [repeat_dir(out, r) for r in range(1, seeds)]
 
 
 def model_dirs(out) -> list[Path]:

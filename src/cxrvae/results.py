@@ -304,6 +304,8 @@ class SeedVariation:
     ari_alike: Alike  # adjusted Rand index of the K-means partitions of the sample
     map_alike: Alike  # PCA maps: 1 - Procrustes disparity after an orthogonal alignment
     axes: dict[str, dict[int, list[str]]]  # interpolation axis -> size -> leading feature per seed
+    # trained on some labels only: each size's anomaly ROC AUC of its seeds' scores averaged
+    ensemble_auroc: dict[int, dict[str, Auroc]] | None = None
 
 
 # The numbers that describe each model, as seed variation lists them, and how they read
@@ -319,9 +321,9 @@ SEED_MEASURES = {
     "silhouette": "silhouette",
     "label_ari": "ARI of the clusters against the labels",
     "probe_auc": "label probe ROC AUC",
-    "anomaly_above_floor": "anomaly ROC AUC, error above the floor",
-    "anomaly_neg_elbo": "anomaly ROC AUC, negative ELBO",
-    "anomaly_bits_per_pixel": "anomaly ROC AUC, bits per pixel",
+    "anomaly_above_floor": "anomaly ROC AUC by the error above the floor",
+    "anomaly_neg_elbo": "anomaly ROC AUC by the negative ELBO",
+    "anomaly_bits_per_pixel": "anomaly ROC AUC by bits per pixel",
 }
 
 

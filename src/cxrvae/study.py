@@ -258,12 +258,10 @@ def analyze_study(
     cfg, source = read_config(out)
     if analysis_overrides:
         cfg = cfg.replace(analysis=analysis_overrides)
-    if cfg.train.repeat == 0:  # the run itself: its repeats first
-        for r in range(1, cfg.train.seeds):
-            log.info(
-                "seed %d of %d: analysing %s", r + 1, cfg.train.seeds, outputs.repeat_dir(out, r)
-            )
-            analyze_study(outputs.repeat_dir(out, r), analysis_overrides, parallel, report=False)
+    repeats = outputs.repeat_dirs(out, cfg.train.seeds, cfg.train.repeat)
+    for r, folder in enumerate(repeats, start=2):  # the other seeds' models first
+        log.info("seed %d of %d: analysing %s", r, cfg.train.seeds, folder)
+        analyze_study(folder, analysis_overrides, parallel, report=False)
     data = load_data(source, cfg.data)
     train_idx, test_idx = read_split(out)
     seed_everything(cfg.seed)
@@ -282,7 +280,7 @@ def analyze_study(
     rates = {k: metrics.models[k].test_kl for k in results}
     metrics.analysis = compare_models(results, sample, rates)
     metrics.timings.analysis = {str(k): seconds for k, (_, seconds) in analysed.items()}
-    if cfg.train.seeds > 1 and cfg.train.repeat == 0:
+    if repeats:
         metrics.seeds = seed_variation(out, cfg, metrics, sample)
     write_metrics(out, metrics)
     if not report:

@@ -13,7 +13,7 @@ import numpy as np
 from ..atomic import save_npz
 from ..figures.analysis import plot_reconstructions
 from ..figures.common import save_figure
-from ..outputs import FIGURES, REFERENCE, model_dir
+from ..outputs import FIGURES, OTHERS, REFERENCE, model_dir
 from ..results import SCORES, AnomalyDetection, LinearBaseline, LogLikelihood, Spread
 from ..seeding import derive_seed
 from . import evidence as ev
@@ -123,6 +123,7 @@ def reference_step(model, s: Sample, latent_dim: int) -> AnomalyDetection | None
     if not len(s.other_idx):
         return None
     others = score_images(model, s.data, s.other_idx, derive_seed(seed, f"others-{latent_dim}"))
+    save_npz(model_dir(s.out, latent_dim) / OTHERS, **others.arrays())
     es = derive_seed(seed, f"anomaly-{latent_dim}")
     names = s.data.label_names
     trained = sorted(set(s.cfg.data.train_labels or ()))

@@ -15,10 +15,13 @@ from .. import outputs
 from ..config import RunConfig
 from ..figures.analysis import plot_over_seeds, plot_similarity
 from ..figures.common import save_figure
-from ..results import SEED_MEASURES, Alike, ModelResult, OverSeeds, SeedVariation
+from ..results import SCORES, SEED_MEASURES, Alike, Auroc, ModelResult, OverSeeds, SeedVariation
 from ..runfolder import read_metrics
+from ..seeding import derive_seed
 from . import evidence as ev
+from .atypicality import load_scores
 from .sampling import Sample
+from .twosample import auroc
 
 AXES = ("pca1", "pca2", "tsne1", "tsne2")
 
@@ -77,7 +80,7 @@ def _leading_feature(m: ModelResult, axis: str) -> str | None:
 def seed_variation(out, cfg: RunConfig, metrics, s: Sample) -> SeedVariation:
     """Every seed's models of the run in ``out`` compared (``metrics``: the run's own, just
     analysed); the figures of their spread and of how alike their latent spaces are."""
-    runs = [out] + [outputs.repeat_dir(out, r) for r in range(1, cfg.train.seeds)]
+    runs = [out, *outputs.repeat_dirs(out, cfg.train.seeds)]
     all_metrics = [metrics] + [read_metrics(run) for run in runs[1:]]
     dims = [k for k in cfg.model.latent_dims if all(k in m.analysed for m in all_metrics)]
     models = [(k, r) for k in dims for r in range(len(runs))]
@@ -120,8 +123,32 @@ def seed_variation(out, cfg: RunConfig, metrics, s: Sample) -> SeedVariation:
             }
             for axis in AXES
         },
+        ensemble_auroc=ensemble_auroc(runs, dims, cfg.seed),
     )
     _draw(out, result)
+    return result
+
+
+def ensemble_auroc(runs, dims, seed: int) -> dict[int, dict[str, Auroc]] | None:
+    """Trained on some labels only: for each latent size, how well each score averaged over
+    the models of every seed (an ensemble) tells the held-out images of the other labels from
+    those of the trained ones (ROC AUC, bootstrap interval as each model's own); else None."""
+    result = {}
+    for k in dims:
+        folders = [outputs.model_dir(run, k) for run in runs]
+        if not all((f / outputs.OTHERS).exists() for f in folders):
+            return None
+        trained = [load_scores(f / outputs.REFERENCE) for f in folders]
+        others = [load_scores(f / outputs.OTHERS) for f in folders]
+        es = derive_seed(seed, f"anomaly-{k}")
+        result[k] = {
+            s: auroc(
+                np.mean([t.score(s) for t in trained], axis=0),
+                np.mean([o.score(s) for o in others], axis=0),
+                es,
+            )
+            for s in SCORES
+        }
     return result
 
 

@@ -222,8 +222,25 @@ def anomaly_answer(metrics: StudyMetrics, analysed) -> Answer | None:
         "flow-based model 0.868 for pneumonia-like opacities (arXiv 2001.07847): other sets, "
         "models and labels than this run's.",
     ]
+    if metrics.seeds and metrics.seeds.ensemble_auroc:
+        why.append(_ensemble_sentence(metrics.seeds, score))
     question = "How well do the models tell the labels they never saw from those they did?"
     return Answer("anomaly", question, answer, models_table(dims, rows), why)
+
+
+def _ensemble_sentence(v, score: str) -> str:
+    """How well the score averaged over every seed's model (an ensemble) does, beside each
+    seed's own model, for every latent size."""
+    sizes = [
+        f"{_interval(per_score[score])} for latent {k} (its seeds alone: "
+        f"{listed(num(x, 3) for x in v.numbers[f'anomaly_{score}'][k].values)})"
+        for k, per_score in v.ensemble_auroc.items()
+        if k in v.numbers.get(f"anomaly_{score}", {})
+    ]
+    return (
+        f"Each image's {SCORE_WORDS[score].split(' (')[0]} averaged over the models of "
+        f"{v.n_seeds} seeds (an ensemble) reaches ROC AUC {listed(sizes)}."
+    )
 
 
 def _interval(a: Auroc) -> str:

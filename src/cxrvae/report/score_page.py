@@ -10,10 +10,10 @@ from .. import outputs
 from ..analysis.twosample import MIN_PER_SIDE
 from ..atomic import atomic_write, read_json
 from ..results import SCORE_WORDS, from_dict
-from ..score.summary import ModelScore, ScoreSummary
+from ..score.summary import EnsembleScore, ModelScore, ScoreSummary
 from ..thresholds import MIN_EFFECT, P_DIFFERENT
 from .page import figure_entry, render
-from .prose import differs, num, pct, plural, sentence, short, signed
+from .prose import differs, listed, num, pct, plural, sentence, short, signed
 
 
 def _differs(m: ModelScore) -> bool:
@@ -62,6 +62,8 @@ def findings(s: ScoreSummary) -> list[str]:
             f"exceeds that of {pct(1 - m.fpr)} of the test images; at this {pct(m.fpr)} "
             f"false-positive rate, images like the test images would give {num(expected)}."
         )
+        if (e := m.ensemble) is not None:
+            out.append(_seeds_sentence(k, e, s.n_images))
     if s.features:
         f, v = max(s.features.items(), key=lambda kv: abs(kv[1].effect))
         out.append(
@@ -71,6 +73,21 @@ def findings(s: ScoreSummary) -> list[str]:
             )
         )
     return out
+
+
+def _seeds_sentence(k: int, e: EnsembleScore, n: int) -> str:
+    """What the models of every seed of latent ``k`` flag together, and how far they agree."""
+    each = listed(str(f) for f in e.flagged_per_seed)
+    agree = (
+        f"of the {e.flagged_by_any} images some seed flags, {e.flagged_by_every} are flagged by "
+        f"every seed"
+        if e.flagged_by_any
+        else "no seed flags any image"
+    )
+    return (
+        f"Averaged over its {e.n_seeds} seeds (an ensemble), latent {k} flags {e.n_flagged} of "
+        f"{n} images; its seeds' models flag {each} on their own, and {agree}."
+    )
 
 
 def short_score(m: ModelScore) -> str:

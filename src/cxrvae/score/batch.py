@@ -10,13 +10,17 @@ from ..analysis.twosample import MIN_PER_SIDE, classifier_test, mmd_test
 from ..data.features import cohens_d
 from ..results import SCORES
 from ..seeding import derive_seed
+from .ensemble import EnsembleImages
 from .images import FLAG_SCORE, ModelImages
 from .summary import FeatureShift, ModelScore
 
 
-def model_score(m: ModelImages, fpr: float, seed: int) -> ModelScore:
+def model_score(
+    m: ModelImages, fpr: float, seed: int, seeds: EnsembleImages | None = None
+) -> ModelScore:
     """What one model says of the batch: its flags, and whether its latent space tells the
-    batch from the test images (tests left out with fewer than ``MIN_PER_SIDE`` images)."""
+    batch from the test images (tests left out with fewer than ``MIN_PER_SIDE`` images); with
+    ``seeds``, what the models of every seed of its size say together."""
     out = ModelScore(
         flag_score=FLAG_SCORE,
         fpr=fpr,
@@ -25,6 +29,7 @@ def model_score(m: ModelImages, fpr: float, seed: int) -> ModelScore:
         n_flagged=int(m.flagged.sum()),
         medians={s: float(np.median(m.scores.score(s))) for s in SCORES},
         reference_medians={s: float(np.median(m.reference.score(s))) for s in SCORES},
+        ensemble=seeds.summary if seeds is not None else None,
     )
     if min(len(m.scores.idx), len(m.reference.idx)) >= MIN_PER_SIDE:
         es = derive_seed(seed, f"batch-{m.latent_dim}")

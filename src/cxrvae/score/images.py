@@ -62,6 +62,13 @@ class ModelImages:
         return self.scores.score(FLAG_SCORE)
 
 
+def flags(reference: np.ndarray, scores: np.ndarray, fpr: float) -> tuple[float, np.ndarray]:
+    """The threshold that a share ``fpr`` of the ``reference`` scores exceed, and which of
+    ``scores`` exceed it."""
+    threshold = float(np.quantile(reference, 1 - fpr))
+    return threshold, scores > threshold
+
+
 def score_with_model(model, data: XrayData, run_out, seed: int, fpr: float) -> ModelImages:
     """Score every image of ``data`` under the model of ``run_out/latent_<k>``."""
     k = model.latent_dim
@@ -74,7 +81,7 @@ def score_with_model(model, data: XrayData, run_out, seed: int, fpr: float) -> M
         * 100
         for s in SCORES
     }
-    threshold = float(np.quantile(reference.score(FLAG_SCORE), 1 - fpr))
+    threshold, flagged = flags(reference.score(FLAG_SCORE), scores.score(FLAG_SCORE), fpr)
     analysed = AnalysedSample.load(folder)
     nearest, distance = _nearest(scores.mu, analysed.mu, max(N_NEAREST, TSNE_NEIGHBOURS))
     pca = lt.fit_pca(analysed.mu, derive_seed(seed, "pca")).transform(scores.mu)[:, :2]
@@ -88,7 +95,7 @@ def score_with_model(model, data: XrayData, run_out, seed: int, fpr: float) -> M
         analysed=analysed,
         percentile=percentile,
         threshold=threshold,
-        flagged=scores.score(FLAG_SCORE) > threshold,
+        flagged=flagged,
         nearest=nearest[:, :N_NEAREST],
         nearest_distance=distance[:, :N_NEAREST],
         pca=pca.astype(np.float32),

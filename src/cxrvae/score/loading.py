@@ -53,8 +53,13 @@ def open_for_scoring(run) -> ScoringRun:
     dims = list(metrics.trained)
     if not dims:
         raise RunFolderError(f"{out}: no trained model to score with (training failed or missing)")
-    for k in dims:
-        folder = outputs.model_dir(out, k)
+    folders = [outputs.model_dir(out, k) for k in dims]
+    folders += [  # with --seeds N, every seed's models score too
+        outputs.model_dir(folder, k)
+        for folder in outputs.repeat_dirs(out, cfg.train.seeds, cfg.train.repeat)
+        for k in dims
+    ]
+    for folder in folders:
         if not (folder / outputs.WEIGHTS).exists():
             raise RunFolderError(f"{folder / outputs.WEIGHTS}: missing; train the run again")
         if not (folder / outputs.REFERENCE).exists() or not (out / outputs.TEST_FEATURES).exists():

@@ -26,6 +26,7 @@ from ..figures.scoring import plot_atypical, plot_on_maps, plot_score_distributi
 from ..results import SCORE_WORDS, SCORES
 from ..train.checkpoints import load_model
 from .batch import feature_shifts, model_score
+from .ensemble import EnsembleImages, ensemble
 from .images import FLAG_SCORE, ModelImages, score_with_model
 from .loading import NewImages, ScoringRun, check_model
 from .summary import ScoreSummary
@@ -44,12 +45,13 @@ class Scores:
     clipped: np.ndarray  # (n,)
     models: dict[int, ModelImages]
     atypical: dict[int, tuple[np.ndarray, np.ndarray]]  # k -> (indices, reconstructions)
+    ensembles: dict[int, EnsembleImages]  # with --seeds N: k -> the N seeds' models together
 
 
 def score_batch(run: ScoringRun, images: NewImages, fpr: float, device) -> Scores:
     """Every image (read by :func:`cxrvae.score.loading.load_images`) under every trained
     model of ``run``, and the batch against the run's test images."""
-    data, seed, models, atypical = images.data, run.config.seed, {}, {}
+    data, seed, models, atypical, ensembles = images.data, run.config.seed, {}, {}, {}
     for k in run.latent_dims:
         path = outputs.model_dir(run.out, k) / outputs.WEIGHTS
         model = load_model(path, device)
@@ -57,6 +59,8 @@ def score_batch(run: ScoringRun, images: NewImages, fpr: float, device) -> Score
         m = models[k] = score_with_model(model, data, run.out, seed, fpr)
         top = np.argsort(-m.flag_score, kind="stable")[:N_ATYPICAL]
         atypical[k] = (top, lt.decode(model, m.scores.mu[top]))
+        if (seeds := ensemble(run, data, m, fpr, device)) is not None:
+            ensembles[k] = seeds
     with np.load(run.out / outputs.TEST_FEATURES) as f:
         reference = {name: f[name] for name in f.files if name != "test_idx"}
     n = len(data)
@@ -66,11 +70,12 @@ def score_batch(run: ScoringRun, images: NewImages, fpr: float, device) -> Score
         n_images=n,
         image_size=data.image_size,
         notes=images.notes,
-        models={k: model_score(m, fpr, seed) for k, m in models.items()},
+        models={k: model_score(m, fpr, seed, ensembles.get(k)) for k, m in models.items()},
         features=feature_shifts(reference, features_of(data, np.arange(n))),
     )
     ids = data.ids if data.ids is not None else np.array([f"{i:06d}" for i in range(n)])
-    return Scores(summary, np.asarray(ids, dtype=str), images.clipped, models, atypical)
+    ids = np.asarray(ids, dtype=str)
+    return Scores(summary, ids, images.clipped, models, atypical, ensembles)
 
 
 def default_out(run_out, source) -> Path:
@@ -123,6 +128,9 @@ def _write_csv(scores: Scores, path: Path) -> None:
             m.percentile[FLAG_SCORE], m.flagged.astype(int), nearest, m.nearest_distance[:, 0],
             m.pca[:, 0], m.pca[:, 1], m.tsne[:, 0], m.tsne[:, 1],
         ]  # fmt: skip
+        if (e := scores.ensembles.get(k)) is not None:
+            head += [p + "seeds_" + FLAG_SCORE, p + "seeds_flagged", p + "seeds_flagging"]
+            columns += [e.score, e.flagged.astype(int), e.seeds_flagging]
     text = io.StringIO()
     w = csv.writer(text, lineterminator="\n")
     w.writerow(head)

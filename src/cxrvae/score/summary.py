@@ -9,6 +9,20 @@ from ..results import Auroc
 
 
 @dataclass(kw_only=True)
+class EnsembleScore:
+    """With ``--seeds N``: the flag score averaged over the N seeds' models of one latent size,
+    thresholded as each model's own (on the test images' averaged scores), and how far the
+    seeds agree on which images they flag, each on its own threshold."""
+
+    n_seeds: int
+    threshold: float  # of the averaged flag score
+    n_flagged: int  # images whose averaged score is beyond it
+    flagged_per_seed: list[int]  # images each seed's model flags, the run's own first
+    flagged_by_any: int  # images some seed flags
+    flagged_by_every: int  # images every seed flags
+
+
+@dataclass(kw_only=True)
 class ModelScore:
     """One model's view of the batch: its flags and whether it tells the batch from the run's
     test images."""
@@ -23,6 +37,7 @@ class ModelScore:
     classifier: Auroc | None = None  # two-sample test in latent space (None: too few images)
     mmd: float | None = None  # MMD^2 in latent space
     mmd_p: float | None = None  # its permutation p-value
+    ensemble: EnsembleScore | None = None  # with --seeds N: the N seeds' models together
 
 
 @dataclass(kw_only=True)
