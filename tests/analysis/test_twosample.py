@@ -45,3 +45,119 @@ def test_auroc_interval_around_the_auc():
     assert a.value == pytest.approx(roc_auc_score(y, np.r_[neg, pos]))
     assert a.low < a.value < a.high and a.high - a.low < 0.15
     assert a.contains(0.76)  # the true AUC of two normals one SD apart: Phi(1 / sqrt 2)
+
+
+# Reference implementations: the textbook formulas, written out the slow way, with the draws
+# the functions document (the bootstrap resamples each side alone; the MMD test takes a seeded
+# subset of a side over 1,000 points, then relabels the pooled points 200 times).
+
+
+def _pairs_auc(neg, pos):
+    """The share of (negative, positive) pairs that the score orders right, ties a half."""
+    return (pos[:, None] > neg[None]).mean() + 0.5 * (pos[:, None] == neg[None]).mean()
+
+
+def _reference_auroc(neg, pos, seed):
+    y = np.r_[np.zeros(len(neg)), np.ones(len(pos))]
+    rng = np.random.default_rng(seed)
+    boot = []
+    for _ in range(1000):
+        n, p = neg[rng.integers(0, len(neg), len(neg))], pos[rng.integers(0, len(pos), len(pos))]
+        boot.append(_pairs_auc(n, p))
+    return roc_auc_score(y, np.r_[neg, pos]), *np.quantile(boot, [0.025, 0.975])
+
+
+def _reference_mmd2(a, b, bandwidth2):
+    def k(x, y):
+        return np.exp(-((x[:, None, :] - y[None, :, :]) ** 2).sum(-1) / bandwidth2)
+
+    m, n = len(a), len(b)
+    kaa, kbb = k(a, a), k(b, b)
+    xx = (kaa.sum() - np.trace(kaa)) / (m * (m - 1))
+    yy = (kbb.sum() - np.trace(kbb)) / (n * (n - 1))
+    return xx + yy - 2 * k(a, b).mean()
+
+
+def _reference_mmd_test(a, b, seed, permutations=True):
+    from scipy.spatial.distance import pdist
+
+    rng = np.random.default_rng(seed)
+    a, b = (x if len(x) <= 1000 else x[np.sort(rng.choice(len(x), 1000, replace=False))]
+            for x in (a, b))  # fmt: skip
+    pooled = np.r_[a, b]
+    bandwidth2 = np.median(pdist(pooled, "sqeuclidean"))
+    observed = _reference_mmd2(a, b, bandwidth2)
+    if not permutations:
+        return observed, None
+    first = np.arange(len(pooled)) < len(a)
+    larger = 0
+    for _ in range(200):
+        f = rng.permutation(first)
+        larger += _reference_mmd2(pooled[f], pooled[~f], bandwidth2) >= observed - 1e-12
+    return observed, (1 + larger) / 201
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_auroc_and_its_interval_are_the_stratified_percentile_bootstrap(ties):
+    rng = np.random.default_rng(4)
+    neg, pos = rng.normal(size=40), rng.normal(size=25) + 0.5
+    if ties:  # whole numbers: many ties, each counting a half
+        neg, pos = np.round(neg * 2), np.round(pos * 2)
+    got = ts.auroc(neg, pos, seed=7)
+    want = _reference_auroc(neg, pos, seed=7)
+    assert (got.value, got.low, got.high) == pytest.approx(want)
+
+
+def test_mmd_and_its_p_value_are_the_unbiased_statistic_and_its_permutations():
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(size=(30, 3)), rng.normal(size=(20, 3)) + [0.4, 0, 0]
+    got = ts.mmd_test(a, b, seed=3)
+    want = _reference_mmd_test(a, b, seed=3)
+    assert got == pytest.approx(want)
+    assert 0 < got[1] < 1
+
+
+def test_mmd_of_large_sides_uses_a_seeded_subset_of_each():
+    rng = np.random.default_rng(6)
+    a, b = rng.normal(size=(1030, 2)), rng.normal(size=(1004, 2)) + [0.05, 0]
+    got = ts.mmd_test(a, b, seed=1)
+    assert got[0] == pytest.approx(_reference_mmd_test(a, b, seed=1, permutations=False)[0])
+    assert got == ts.mmd_test(a, b, seed=1)  # seeded: the same subsets and relabellings
+
+
+def _reference_classifier(reference, batch, seed, groups=None):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x = np.r_[reference, batch]
+    y = np.r_[np.zeros(len(reference), int), np.ones(len(batch), int)]
+    splits = min(5, len(reference), len(batch))
+    if groups is None:
+        cv = StratifiedKFold(splits, shuffle=True, random_state=seed)
+    else:
+        cv = StratifiedGroupKFold(min(splits, len(set(groups))), shuffle=True, random_state=seed)
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    p = cross_val_predict(model, x, y, groups=groups, cv=cv, method="predict_proba")[:, 1]
+    return _reference_auroc(p[y == 0], p[y == 1], seed)
+
+
+@pytest.mark.parametrize("n_batch", [4, 40])
+def test_the_classifier_test_is_the_cross_validated_auroc_of_a_logistic_regression(n_batch):
+    rng = np.random.default_rng(8)
+    reference, batch = rng.normal(size=(50, 3)), rng.normal(size=(n_batch, 3)) + [0.8, 0, 0]
+    got = ts.classifier_test(reference, batch, seed=2)
+    assert (got.value, got.low, got.high) == pytest.approx(
+        _reference_classifier(reference, batch, seed=2)
+    )
+
+
+def test_a_point_on_both_sides_stays_in_one_fold():
+    rng = np.random.default_rng(9)
+    reference = rng.normal(size=(40, 3))
+    batch = np.r_[reference[:12], rng.normal(size=(8, 3)) + [1.0, 0, 0]]  # 12 shared points
+    _, groups = np.unique(np.r_[reference, batch], axis=0, return_inverse=True)
+    got = ts.classifier_test(reference, batch, seed=4)
+    want = _reference_classifier(reference, batch, seed=4, groups=groups)
+    assert (got.value, got.low, got.high) == pytest.approx(want)
