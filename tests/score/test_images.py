@@ -64,8 +64,29 @@ def test_nearest_training_images_and_map_places(scored):
     expected = (w[..., None] * tsne[near]).sum(1) / w.sum(1, keepdims=True)
     np.testing.assert_allclose(out.tsne, expected, rtol=1e-5)
     assert out.pca.dtype == out.tsne.dtype == np.float32 and out.latent_dim == 3
+    # what the places and neighbours were taken from: the run's saved test scores and sample
+    np.testing.assert_array_equal(out.reference.idx, np.arange(60, 96))
+    np.testing.assert_array_equal(out.analysed.sample_idx, np.arange(40))
+    np.testing.assert_array_equal(out.analysed.tsne, tsne)
 
 
 def test_no_images_have_no_neighbours():
     rows, distance = im._nearest(np.zeros((0, 3)), np.ones((5, 3)), 10)
     assert rows.shape == distance.shape == (0, 5)
+    assert rows.dtype.kind == "i"  # rows index the sample, even when there are none
+
+
+def test_a_tie_with_a_test_image_counts_it_at_or_below():
+    reference = np.array([3.0, 1.0, 2.0, 2.0])
+    got = im.percentile_of(reference, np.array([2.0, 0.5, 3.0, 9.0]))
+    np.testing.assert_array_equal(got, [75, 0, 100, 100])
+
+
+def test_a_score_at_the_threshold_is_not_flagged():
+    reference = np.arange(1.0, 11.0)  # 1..10: the 0.9 quantile is 9.1, the 1.0 quantile 10
+    threshold, flagged = im.flags(reference, np.array([10.0, 10.5, 9.0]), fpr=0.0)
+    assert threshold == 10.0
+    np.testing.assert_array_equal(flagged, [False, True, False])
+    threshold, flagged = im.flags(reference, np.array([9.1, 9.2]), fpr=0.1)
+    assert threshold == pytest.approx(9.1)
+    np.testing.assert_array_equal(flagged, [False, True])

@@ -62,6 +62,11 @@ class ModelImages:
         return self.scores.score(FLAG_SCORE)
 
 
+def percentile_of(reference: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Each of ``scores`` as the share of the ``reference`` scores at or below it, in %."""
+    return np.searchsorted(np.sort(reference), scores, side="right") / len(reference) * 100
+
+
 def flags(reference: np.ndarray, scores: np.ndarray, fpr: float) -> tuple[float, np.ndarray]:
     """The threshold that a share ``fpr`` of the ``reference`` scores exceed, and which of
     ``scores`` exceed it."""
@@ -75,12 +80,7 @@ def score_with_model(model, data: XrayData, run_out, seed: int, fpr: float) -> M
     folder = outputs.model_dir(run_out, k)
     reference = load_scores(folder / outputs.REFERENCE)
     scores = score_images(model, data, np.arange(len(data)), derive_seed(seed, f"score-{k}"))
-    percentile = {
-        s: np.searchsorted(np.sort(reference.score(s)), scores.score(s), side="right")
-        / len(reference.idx)
-        * 100
-        for s in SCORES
-    }
+    percentile = {s: percentile_of(reference.score(s), scores.score(s)) for s in SCORES}
     threshold, flagged = flags(reference.score(FLAG_SCORE), scores.score(FLAG_SCORE), fpr)
     analysed = AnalysedSample.load(folder)
     nearest, distance = _nearest(scores.mu, analysed.mu, max(N_NEAREST, TSNE_NEIGHBOURS))
