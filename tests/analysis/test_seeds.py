@@ -84,3 +84,35 @@ def test_holds_needs_the_gap_beyond_two_pooled_sds():
     assert holds(b, a, a_better=True) and not holds(a, b, a_better=True)
     c = over_seeds([11.5, 12.5, 13.5])  # gap 1.5: within 2 SDs
     assert not holds(c, a, a_better=True)
+
+
+def _variation(within, between, leaders=None):
+    from cxrvae.results import Alike, SeedVariation
+
+    same = Alike(within={4: within, 16: within}, between={"4-16": between})
+    return SeedVariation(n_seeds=3, numbers={}, models=[], cka=[], cka_alike=same,
+                         ari_alike=same, map_alike=same, axes=leaders or {})  # fmt: skip
+
+
+def test_clusters_and_maps_say_whether_sizes_differ_more_than_seeds():
+    from cxrvae.report.seeds import clusters_clause, maps_clause
+
+    apart, close = _variation(0.8, 0.3), _variation(0.4, 0.5)
+    assert "the sizes cluster differently beyond" in clusters_clause(apart)
+    assert "at least 0.80, two sizes at most 0.30" in clusters_clause(apart)
+    assert "no more apart than two seeds" in clusters_clause(close)
+    assert "differ more than two seeds of one size do" in maps_clause(apart)
+    assert "differ no more than two seeds of one size can" in maps_clause(close)
+    assert clusters_clause(None) == "not tested against seed variation"
+    assert "--seeds 3 tests it" in maps_clause(None)
+
+
+def test_the_axes_hold_when_every_seed_leads_with_one_feature():
+    from cxrvae.report.seeds import axes_sentence
+
+    steady = {"pca1": {4: ["exposure"] * 3}, "pca2": {4: ["contrast"] * 3}}
+    assert "every axis changes most the same feature" in axes_sentence(_variation(1, 0, steady))
+    moved = {"pca1": {4: ["exposure"] * 3}, "pca2": {4: ["contrast", "exposure", "contrast"]}}
+    text = axes_sentence(_variation(1, 0, moved))
+    assert "for 1 of 2 axes" in text and "PCA 2 of latent 4: contrast and exposure" in text
+    assert axes_sentence(None) is None

@@ -263,10 +263,10 @@ def discussion(metrics: StudyMetrics) -> list[Answer]:
         _recon_answer(metrics, analysed, rates),
         spread_answer(metrics),
         _use_answer(analysed, comparison.linear_r2 if comparison else {}),
-        cluster_answer(analysed, comparison, metrics.data),
-        maps_answer(analysed),
+        cluster_answer(analysed, comparison, metrics.data, metrics.seeds),
+        maps_answer(analysed, metrics.seeds),
         spaces_answer(metrics),
-        axes_answer(analysed, comparison, metrics.data.label_names),
+        axes_answer(analysed, comparison, metrics.data.label_names, metrics.seeds),
         probe_answer(metrics, analysed),
         anomaly_answer(metrics, analysed),
     ]

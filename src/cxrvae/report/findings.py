@@ -21,7 +21,7 @@ from .prose import (
     separation,
 )
 from .reading import analysed_models, best_anomaly_score, runner_up, strongest_probe_path
-from .seeds import verdict
+from .seeds import clusters_clause, verdict
 
 MAX_FINDINGS = 8
 
@@ -107,15 +107,10 @@ def _cluster_and_label_findings(metrics: StudyMetrics, analysed) -> list[Finding
     ari = metrics.analysis.ari_mean if metrics.analysis else None
     if sil and ari is not None:
         how = grouping(ari)
-        seeds = metrics.seeds.ari_alike.within if metrics.seeds else None
-        than = (
-            f"two seeds of one size agree with an ARI of at least {num(min(seeds.values()), 2)}"
-            if seeds
-            else "not tested against seed variation"
-        )
         text = (
             f"Clusters are {separation(max(sil))} (silhouette at most {num(max(sil), 2)}); the "
-            f"models group the images {how} (mean ARI {num(ari, 2)}; {than})."
+            f"models group the images {how} (mean ARI {num(ari, 2)}; "
+            f"{clusters_clause(metrics.seeds)})."
         )
         out.append(Finding(text, "tab-clusters"))
     auc = {d: analysed[d].probe_auc for d in dims}

@@ -25,10 +25,10 @@ from .prose import (
     signed,
 )
 from .reading import best_anomaly_score, runner_up, strongest_probe_path
-from .seeds import verdict
+from .seeds import axes_sentence, clusters_clause, maps_clause, verdict
 
 
-def cluster_answer(analysed, comparison, data: DataSummary) -> Answer:
+def cluster_answer(analysed, comparison, data: DataSummary, seeds=None) -> Answer:
     dims = sorted(analysed)
     sil = {d: analysed[d].silhouette_chosen for d in dims}
     known = [s for s in sil.values() if s is not None]
@@ -39,7 +39,7 @@ def cluster_answer(analysed, comparison, data: DataSummary) -> Answer:
     ari = comparison.ari_mean if comparison else None
     if ari is not None:
         how = grouping(ari)
-        parts.append(f"group the images {how} (mean ARI {num(ari, 2)})")
+        parts.append(f"group the images {how} (mean ARI {num(ari, 2)}; {clusters_clause(seeds)})")
     answer = f"The models' clusters {' and '.join(parts)}." if parts else "See the galleries."
     rows = [
         row("K", dims, lambda d: str(analysed[d].n_clusters)),
@@ -75,7 +75,7 @@ def _cluster_why(analysed) -> list[str]:
     ]
 
 
-def maps_answer(analysed) -> Answer:
+def maps_answer(analysed, seeds=None) -> Answer:
     dims = sorted(analysed)
     tw = {d: analysed[d].trustworthiness for d in dims}
     pc = {d: analysed[d].pca_variance_2d for d in dims}
@@ -87,7 +87,7 @@ def maps_answer(analysed) -> Answer:
     answer = (
         f"t-SNE {keeps} each image's neighbours better than PCA (trustworthiness {rng('tsne')} "
         f"against {rng('pca')}), while PCA's two axes show {pct(min(pc.values()))} to "
-        f"{pct(max(pc.values()))} of the variance."
+        f"{pct(max(pc.values()))} of the variance; {maps_clause(seeds)}."
     )
     rows = [
         row("variance in PC1 + PC2", dims, lambda d: pct(pc[d])),
@@ -124,7 +124,7 @@ def _cell(path, label_names) -> str:
     return text
 
 
-def axes_answer(analysed, comparison, label_names) -> Answer:
+def axes_answer(analysed, comparison, label_names, seeds=None) -> Answer:
     dims = sorted(analysed)
     paths = {d: list(analysed[d].interpolations.items()) for d in dims}
     everywhere = [p for d in dims for _, p in paths[d]]
@@ -157,6 +157,8 @@ def axes_answer(analysed, comparison, label_names) -> Answer:
     ]
     if still:
         why.append(f"No path moves {listed(short(f) for f in still)} by {MIN_EFFECT} SD.")
+    if stability := axes_sentence(seeds):
+        why.insert(0, stability)
     question = "What do the interpolation axes encode, and how do they differ between models?"
     head = ["axis", *[f"latent {d}" for d in dims]]
     return Answer("axes", question, answer + ".", Table(head, rows), why)

@@ -44,9 +44,9 @@ def num(x: float, digits: int = 1) -> str:
     return f"{x:,.{digits}f}".replace("-", "", 1) if round(x, digits) == 0 else f"{x:,.{digits}f}"
 
 
-def pct(x: float) -> str:
-    """A share as a whole percentage."""
-    return f"{100 * x:.0f}%"
+def pct(x: float, digits: int = 0) -> str:
+    """A share as a percentage, whole unless ``digits``."""
+    return f"{100 * x:.{digits}f}%"
 
 
 def signed(x: float) -> str:

@@ -19,12 +19,23 @@ UNTESTED = (
 DIGITS = {"silhouette": 2, "label_ari": 2, "probe_auc": 3, "pca_gain": 2}  # others: 1
 
 
-def _fmt(measure: str, x: float) -> str:
+def _fmt(measure: str, x: float, extra: int = 0) -> str:
     if measure == "pca_gain":
-        return pct(x)
+        return pct(x, extra)
     if measure.startswith("anomaly_"):
-        return num(x, 3)
-    return num(x, DIGITS.get(measure, 1))
+        return num(x, 3 + extra)
+    return num(x, DIGITS.get(measure, 1) + extra)
+
+
+def _sd(measure: str, sd: float) -> str:
+    """A standard deviation with up to two more digits than its measure, so that a spread
+    smaller than the last shown digit does not read as none."""
+    extra = 0
+    while (
+        extra < 2 and sd > 0 and float(_fmt(measure, sd, extra).rstrip("%").replace(",", "")) == 0
+    ):
+        extra += 1
+    return _fmt(measure, sd, extra)
 
 
 def holds(a: OverSeeds, b: OverSeeds, a_better: bool) -> bool:
@@ -46,8 +57,8 @@ def verdict(metrics: StudyMetrics, measure: str, first: int, second: int, higher
     a, b = per_size[first], per_size[second]
     means = (
         f"over {v.n_seeds} seeds latent {first} averages {_fmt(measure, a.mean)} (SD "
-        f"{_fmt(measure, a.sd)}) and latent {second} {_fmt(measure, b.mean)} (SD "
-        f"{_fmt(measure, b.sd)})"
+        f"{_sd(measure, a.sd)}) and latent {second} {_fmt(measure, b.mean)} (SD "
+        f"{_sd(measure, b.sd)})"
     )
     if holds(a, b, higher):
         return f"{means}: the difference exceeds the variation between seeds, so the ranking holds"
@@ -59,7 +70,7 @@ def verdict(metrics: StudyMetrics, measure: str, first: int, second: int, higher
 def _cell(measure: str, o: OverSeeds) -> str:
     whole = measure in ("active_units", "kl_dims_used")  # counts: their values are whole
     values = ", ".join(str(round(x)) if whole else _fmt(measure, x) for x in o.values)
-    return f"{_fmt(measure, o.mean)} ± {_fmt(measure, o.sd)} ({values})"
+    return f"{_fmt(measure, o.mean)} ± {_sd(measure, o.sd)} ({values})"
 
 
 def spread_answer(metrics: StudyMetrics) -> Answer | None:
@@ -139,7 +150,11 @@ def spaces_answer(metrics: StudyMetrics) -> Answer | None:
             "part those of their seeds."
         )
     pairs = sorted(v.cka_alike.between)
-    head = ["", *[f"seeds of latent {d}" for d in dims], *[f"latent {p}" for p in pairs]]
+    head = [
+        "",
+        *[f"seeds of latent {d}" for d in dims],
+        *[f"latent {p.replace('-', ' vs ')}" for p in pairs],
+    ]
     rows = [
         [name, *(num(a.within[d], 2) for d in dims), *(num(a.between[p], 2) for p in pairs)]
         for name, a in (
@@ -153,34 +168,71 @@ def spaces_answer(metrics: StudyMetrics) -> Answer | None:
 
 
 def _spaces_why(v: SeedVariation) -> list[str]:
-    ari_within, ari_between = min(v.ari_alike.within.values()), max(v.ari_alike.between.values())
-    maps_within, maps_between = min(v.map_alike.within.values()), max(v.map_alike.between.values())
-    why = [
+    return [
         "Linear CKA (Kornblith et al. 2019) compares the latent means of the same sampled images "
         "under two models, whatever their sizes, unchanged by a rotation or scaling of either "
-        "space; the CKA figure shows every pair.",
-        f"The K-means clusters of two seeds of one size agree with an ARI of at least "
-        f"{num(ari_within, 2)}, those of two sizes at most {num(ari_between, 2)}; the PCA maps, "
-        f"aligned by an orthogonal Procrustes fit, agree by at least {num(maps_within, 2)} "
-        f"within a size and at most {num(maps_between, 2)} between sizes"
-        + (
-            ": the maps differ between sizes more than between seeds."
-            if maps_between < maps_within
-            else ": two sizes' maps differ no more than two seeds' do."
-        ),
+        "space; the CKA figure shows every pair. The clusters and the maps are compared alike in "
+        "their answers: the ARI of two models' K-means partitions, and the agreement of their "
+        "PCA maps after an orthogonal Procrustes alignment.",
     ]
+
+
+def clusters_clause(v: SeedVariation | None) -> str:
+    """Whether two sizes' K-means partitions agree less than two seeds' of one size do."""
+    if v is None or not v.ari_alike.between:
+        return "not tested against seed variation"
+    within, between = min(v.ari_alike.within.values()), max(v.ari_alike.between.values())
+    verdict = (
+        "the sizes cluster differently beyond what the seeds change"
+        if between < within
+        else "no more apart than two seeds' clusters"
+    )
+    return (
+        f"two seeds of one size agree with an ARI of at least {num(within, 2)}, two sizes at most "
+        f"{num(between, 2)}: {verdict}"
+    )
+
+
+def maps_clause(v: SeedVariation | None) -> str:
+    """Whether two sizes' PCA maps differ more than two seeds' of one size do."""
+    if v is None or not v.map_alike.between:
+        return (
+            "whether two sizes' maps differ more than two trainings of one size would was not "
+            f"tested (--seeds {SUGGESTED_SEEDS} tests it)"
+        )
+    within, between = min(v.map_alike.within.values()), max(v.map_alike.between.values())
+    if between < within:
+        return (
+            f"between models, two latent sizes' PCA maps differ more than two seeds of one size "
+            f"do (aligned by an orthogonal Procrustes fit they agree by at most {num(between, 2)}, "
+            f"two seeds' by at least {num(within, 2)})"
+        )
+    return (
+        f"between models, two latent sizes' PCA maps differ no more than two seeds of one size "
+        f"can (aligned by an orthogonal Procrustes fit they agree by up to {num(between, 2)}, two "
+        f"seeds' by as little as {num(within, 2)}), so part of what differs between the models' "
+        "maps is their seeds"
+    )
+
+
+def axes_sentence(v: SeedVariation | None) -> str | None:
+    """Whether the feature each interpolation axis changes most is the same in every seed."""
+    if v is None:
+        return None
     stable, moved = [], []
     for axis, per_size in v.axes.items():
         for d, leaders in per_size.items():
             (stable if len(set(leaders)) == 1 and leaders[0] else moved).append((axis, d))
-    if stable or moved:
-        text = (
-            f"What the interpolation axes encode holds in every seed for "
-            f"{len(stable)} of {len(stable) + len(moved)} axes"
-        )
-        if moved:
-            axis, d = moved[0]
-            leaders = listed(short(f) for f in dict.fromkeys(v.axes[axis][d]) if f)
-            text += f"; it moves for others, such as {axis_name(axis)} of latent {d} ({leaders})"
-        why.append(text + ".")
-    return why
+    if not stable and not moved:
+        return None
+    n = len(stable) + len(moved)
+    if not moved:
+        return f"Over {v.n_seeds} seeds, every axis changes most the same feature in every seed."
+    axis, d = moved[0]
+    leaders = listed(short(f) for f in dict.fromkeys(v.axes[axis][d]) if f)
+    which = f"{len(stable)} of {n} axes" if stable else f"none of the {n} axes"
+    return (
+        f"Over {v.n_seeds} seeds, the feature an axis changes most is the same in every seed for "
+        f"{which}: another seed's axis leads elsewhere (for example {axis_name(axis)} of latent "
+        f"{d}: {leaders}), so one seed's axes are one of several orientations the space can take."
+    )
