@@ -83,6 +83,31 @@ EQUIVALENT = {
         [f"cxrvae.data.split.x_split_indices__mutmut_{i}" for i in (48, 50)],
         "float zeros as the labels of a set without labels: one class either way",
     ),
+    **dict.fromkeys(
+        [
+            "cxrvae.analysis.twosample.x__mmd2__mutmut_2",
+            "cxrvae.analysis.twosample.x_classifier_test__mutmut_2",
+        ],
+        "astype(None) for astype(np.float64): NumPy's default dtype is float64, the same array",
+    ),  # fmt: skip
+    **dict.fromkeys(
+        [f"cxrvae.analysis.twosample.x_auroc__mutmut_{i}" for i in (3, 5, 7, 9)],
+        "scores left in their own numeric dtype: ranks and resampled indices do not depend on it",
+    ),
+    "cxrvae.analysis.twosample.x__subset__mutmut_7": (
+        "replace=None for replace=False: numpy's Generator.choice reads it as false, drawing "
+        "without replacement all the same"
+    ),
+    "cxrvae.analysis.twosample.x_classifier_test__mutmut_5": (
+        "float labels 0.0 / 1.0 for integer ones: the classifier, the folds and the masks y == 0 "
+        "treat them alike"
+    ),
+    "cxrvae.analysis.twosample.x_classifier_test__mutmut_49": (
+        "max_iter 2001 for 2000: lbfgs stops at its tolerance long before either limit"
+    ),
+    "cxrvae.analysis.twosample.x_classifier_test__mutmut_52": (
+        "groups passed with ungrouped folds too: StratifiedKFold ignores groups"
+    ),
 }
 
 

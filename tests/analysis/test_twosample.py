@@ -143,21 +143,62 @@ def _reference_classifier(reference, batch, seed, groups=None):
     return _reference_auroc(p[y == 0], p[y == 1], seed)
 
 
-@pytest.mark.parametrize("n_batch", [4, 40])
-def test_the_classifier_test_is_the_cross_validated_auroc_of_a_logistic_regression(n_batch):
+@pytest.mark.parametrize(("n_reference", "n_batch"), [(50, 4), (50, 40), (3, 30)])
+def test_the_classifier_test_is_the_cross_validated_auroc_of_a_logistic_regression(
+    n_reference, n_batch
+):
     rng = np.random.default_rng(8)
-    reference, batch = rng.normal(size=(50, 3)), rng.normal(size=(n_batch, 3)) + [0.8, 0, 0]
+    reference = rng.normal(size=(n_reference, 3))
+    batch = rng.normal(size=(n_batch, 3)) + [0.8, 0, 0]
     got = ts.classifier_test(reference, batch, seed=2)
     assert (got.value, got.low, got.high) == pytest.approx(
         _reference_classifier(reference, batch, seed=2)
     )
 
 
-def test_a_point_on_both_sides_stays_in_one_fold():
+@pytest.mark.parametrize("n_shared", [1, 12])
+def test_a_point_on_both_sides_stays_in_one_fold(n_shared):
     rng = np.random.default_rng(9)
     reference = rng.normal(size=(40, 3))
-    batch = np.r_[reference[:12], rng.normal(size=(8, 3)) + [1.0, 0, 0]]  # 12 shared points
+    batch = np.r_[reference[:n_shared], rng.normal(size=(8, 3)) + [1.0, 0, 0]]
     _, groups = np.unique(np.r_[reference, batch], axis=0, return_inverse=True)
     got = ts.classifier_test(reference, batch, seed=4)
     want = _reference_classifier(reference, batch, seed=4, groups=groups)
     assert (got.value, got.low, got.high) == pytest.approx(want)
+
+
+def test_fewer_distinct_points_than_folds_give_as_many_folds_as_points():
+    points = np.random.default_rng(10).normal(size=(3, 2))
+    reference, batch = np.repeat(points, 4, axis=0), np.repeat(points, 2, axis=0)
+    _, groups = np.unique(np.r_[reference, batch], axis=0, return_inverse=True)
+    got = ts.classifier_test(reference, batch, seed=1)  # three groups: three folds
+    want = _reference_classifier(reference, batch, seed=1, groups=groups)
+    assert (got.value, got.low, got.high) == pytest.approx(want)
+
+
+def test_float32_means_are_measured_in_float64():
+    rng = np.random.default_rng(11)
+    a, b = rng.normal(size=(40, 5)).astype(np.float32), rng.normal(size=(30, 5)).astype(np.float32)
+    got = ts.mmd_test(a, b, seed=0)
+    assert got[0] == pytest.approx(ts.mmd_test(a.astype(float), b.astype(float), 0)[0], rel=1e-12)
+
+
+def test_a_side_of_exactly_the_limit_is_used_whole(monkeypatch):
+    rng = np.random.default_rng(12)
+    a, b = rng.normal(size=(ts.MMD_MAX, 2)), rng.normal(size=(20, 2)) + [0.3, 0]
+    at_the_limit = ts.mmd_test(a, b, seed=4)
+    monkeypatch.setattr(ts, "MMD_MAX", ts.MMD_MAX + 1)  # no subset drawn at all
+    assert ts.mmd_test(a, b, seed=4) == at_the_limit  # the same relabellings: nothing drawn
+
+
+def test_identical_sets_are_not_different():
+    same = np.zeros((10, 2))
+    mmd, p = ts.mmd_test(same, same, seed=0)  # every relabelling ties with the observed MMD
+    assert mmd == pytest.approx(0, abs=1e-12) and p == 1.0
+
+
+def test_a_zero_median_distance_falls_back_to_a_bandwidth_of_one():
+    a = np.r_[np.zeros((12, 2)), [[1.0, 0.0]]]  # most pairs identical: median distance 0
+    b = np.r_[np.zeros((9, 2)), [[0.0, 2.0], [1.0, 1.0]]]
+    got, _ = ts.mmd_test(a, b, seed=0)
+    assert got == pytest.approx(_reference_mmd2(a, b, 1.0))
