@@ -10,9 +10,20 @@ from cxrvae.cli import main
 from cxrvae.config import SECTIONS, RunConfig, load_config, read_config_file
 from cxrvae.errors import ConfigError
 
-# Settings a config file can change but no flag does (rarely changed, kept off the command line).
-FILE_ONLY = {"test_fraction", "k_range", "n_init", "n_between", "n_reconstructions",
-             "n_importance", "n_likelihood", "n_traversal", "traversal_sd"}  # fmt: skip
+# Settings a config file can change but no flag does (rarely changed, kept off the command line;
+# repeat is written by a run into the config of each of its repeats/ folders).
+FILE_ONLY = {
+    "test_fraction",
+    "k_range",
+    "n_init",
+    "n_between",
+    "n_reconstructions",
+    "n_importance",
+    "n_likelihood",
+    "n_traversal",
+    "traversal_sd",
+    "repeat",
+}
 
 
 def test_every_setting_flag_is_the_kebab_case_of_its_field(capsys):

@@ -184,8 +184,9 @@ def _start_and_interrupt(args, out, sig, after_epochs=3):
     numbers depend on them); send sig once a checkpoint has epochs."""
     env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cxrvae", *args], stderr=subprocess.PIPE, text=True, env=env
-    )
+        [sys.executable, "-m", "cxrvae", *args], stderr=subprocess.PIPE, text=True, env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as tests/train's
+    )  # fmt: skip
     ckpt = out / "latent_2" / "checkpoint.pt"
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:

@@ -2,6 +2,7 @@
 line started as a process of its own (optionally under torchrun with two processes)."""
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -19,6 +20,12 @@ def ddp_npz(tmp_path):
     return path
 
 
+def interruptible():
+    """In a started process: Ctrl-C interrupts it even where the tests themselves were started
+    with SIGINT ignored (a background job of a non-interactive shell), which Python would keep."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(*args, torchrun=False, **kw) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     head = [sys.executable]
@@ -30,6 +37,7 @@ def _start(*args, torchrun=False, **kw) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=interruptible,
         **kw,
     )
 

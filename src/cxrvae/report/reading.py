@@ -35,9 +35,9 @@ def strongest_probe_path(analysed) -> tuple[int, str, object] | None:
 
 def runner_up(values: dict, best, key=None):
     """The latent size whose value comes closest to ``best``'s from below (``key``: what to
-    compare of each value, default the value itself)."""
+    compare of each value, default the value itself); None when ``best`` is the only one."""
     key = key or (lambda x: x)
-    return max((d for d in values if d != best), key=lambda d: key(values[d]))
+    return max((d for d in values if d != best), key=lambda d: key(values[d]), default=None)
 
 
 def best_anomaly_score(analysed) -> tuple[int, str, Auroc] | None:

@@ -16,6 +16,7 @@ UNTESTED = (
     "one training per size, so not tested against seed variation "
     f"(--seeds {SUGGESTED_SEEDS} tests it)"
 )
+ONLY_ONE = "the only latent size trained, so there is nothing to rank it against"
 DIGITS = {"silhouette": 2, "label_ari": 2, "probe_auc": 3, "pca_gain": 2}  # others: 1
 
 
@@ -46,10 +47,14 @@ def holds(a: OverSeeds, b: OverSeeds, a_better: bool) -> bool:
     return gap > SEED_MARGIN * pooled
 
 
-def verdict(metrics: StudyMetrics, measure: str, first: int, second: int, higher: bool) -> str:
+def verdict(
+    metrics: StudyMetrics, measure: str, first: int, second: int | None, higher: bool
+) -> str:
     """The clause that says whether latent ``first`` beats latent ``second`` on ``measure``
     (``higher`` is better) by more than the seeds vary, with the means and SDs over the seeds;
     that the comparison was not tested, with one training per size."""
+    if second is None:
+        return ONLY_ONE
     v = metrics.seeds
     per_size = v.numbers.get(measure, {}) if v else {}
     if first not in per_size or second not in per_size:
