@@ -96,3 +96,68 @@ def test_cohens_d_pools_unequal_groups_and_needs_two_of_each():
     assert cohens_d(values, labels, 0, 1) == pytest.approx((5.0 - 1.0) / np.sqrt(4 / 3))
     assert cohens_d(values, np.array([0, 0, 0, 0, 1]), 0, 1) == 0.0  # one image of label 1
     assert cohens_d(values, np.array([0, 1, 1, 1, 1]), 0, 1) == 0.0
+
+
+def _region(x, rows, cols):
+    """The mean of a region given as fractions of the frame, written out: from the first row
+    and column each fraction reaches, at least one of each."""
+    h, w = x.shape[1:]
+    r0, c0 = int(rows[0] * h), int(cols[0] * w)
+    r1, c1 = max(r0 + 1, int(rows[1] * h)), max(c0 + 1, int(cols[1] * w))
+    return x[:, r0:r1, c0:c1].mean((1, 2))
+
+
+@pytest.mark.parametrize("size", [2, 3, 5, 8, 40, 64])
+def test_the_regions_of_random_images_of_any_size(size):
+    from cxrvae.data import features as ft
+
+    x = np.random.default_rng(size).uniform(size=(3, size, size))
+    f = image_features(x)
+    lungs = (_region(x, ft.LUNG_ROWS, ft.LEFT_LUNG_COLS)
+             + _region(x, ft.LUNG_ROWS, ft.RIGHT_LUNG_COLS)) / 2  # fmt: skip
+    np.testing.assert_allclose(f["lung_opacity"], lungs - x.mean((1, 2)))  # each image's own
+    np.testing.assert_allclose(f["mediastinum"], _region(x, ft.LUNG_ROWS, ft.CENTRE_COLS) - lungs)
+    assert all(np.isfinite(v).all() for v in f.values())
+
+
+def test_the_centroid_of_dim_images_and_of_each_image_alone():
+    x = np.zeros((2, 2, 2))
+    x[0, 1, 1] = 0.5  # one dim pixel: the centroid is that pixel, whatever its brightness
+    x[1, 0, 0] = 0.25
+    f = image_features(x)
+    np.testing.assert_allclose(f["shift_x"], [0.5, -0.5])
+    np.testing.assert_allclose(f["shift_y"], [0.5, -0.5])
+
+
+def test_float32_images_are_measured_in_float64():
+    x = np.random.default_rng(4).uniform(size=(2, 16, 16))
+    x = x.astype(np.float32)
+    low, high = image_features(x), image_features(x.astype(np.float64))
+    for name in low:
+        np.testing.assert_allclose(low[name], high[name], rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("size", [16, 64])
+def test_the_edge_strips_are_a_sixteenth_of_the_frame_at_least_one_pixel(size):
+    from cxrvae.data import features as ft
+
+    b = max(1, round(size / 16))
+    x = np.full((1, size, size), 0.5)
+    x[0, -b:, :] = 0.0  # exactly the bottom strip dark
+    strips = ft.edge_strips(x)
+    assert strips["bottom"][0] == 0.0 and strips["top"][0] == 0.5
+    np.testing.assert_allclose(image_features(x)["dark_border"], (b / size * 2 + 1) / 4)
+    x[0, -b - 1, :] = 0.0  # one row more: not part of any strip
+    assert ft.edge_strips(x)["bottom"][0] == 0.0
+
+
+def test_a_strip_at_the_threshold_is_not_dark():
+    from cxrvae.data import features as ft
+
+    assert image_features(np.full((1, 32, 32), ft.DARK))["dark_border"][0] == 0.0
+
+
+def test_cohens_d_of_small_spreads():
+    values = np.array([0.0, 0.2, 0.0, 0.2, 0.1, 0.3, 0.1, 0.3])  # the known groups, a tenth
+    labels = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    assert cohens_d(values, labels, 0, 1) == pytest.approx(1 / np.sqrt(4 / 3))
