@@ -116,10 +116,6 @@ EQUIVALENT = {
     "cxrvae.score.images.x_score_with_model__mutmut_68": (
         "weights 2 / distance for 1 / distance: the weights are divided by their sum"
     ),
-    **dict.fromkeys(
-        [f"cxrvae.data.features.x_edge_strips__mutmut_{i}" for i in (6, 8)],
-        "strips left in the images' dtype: their means are float64 for any numeric dtype",
-    ),
     "cxrvae.analysis.twosample.x_classifier_test__mutmut_52": (
         "groups passed with ungrouped folds too: StratifiedKFold ignores groups"
     ),

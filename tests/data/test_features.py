@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from cxrvae.data.features import cohens_d, image_features
+from cxrvae.data.features import cohens_d, edge_strips, image_features
 
 
 def test_image_features_measure_what_they_say():
@@ -135,6 +135,9 @@ def test_float32_images_are_measured_in_float64():
     low, high = image_features(x), image_features(x.astype(np.float64))
     for name in low:
         np.testing.assert_allclose(low[name], high[name], rtol=1e-12, atol=1e-15)
+    strips, exact = edge_strips(x), edge_strips(x.astype(np.float64))
+    for name in strips:
+        np.testing.assert_allclose(strips[name], exact[name], rtol=1e-12, atol=1e-15)
 
 
 @pytest.mark.parametrize("size", [16, 64])
