@@ -131,6 +131,12 @@ def prepare(module: str) -> Path:
     """The module's own copy of the source and tests, with mutmut's settings for it."""
     folder = WORK / module.replace("/", "_").removesuffix(".py")
     folder.mkdir(parents=True, exist_ok=True)
+    # mutmut reruns a mutant when its function changed, not when the tests did: after a change
+    # to the module or its tests, every mutant runs again
+    watched = [f"src/{module}", *MODULES[module]]
+    if any(not (folder / f).exists() or (folder / f).read_bytes() != (ROOT / f).read_bytes()
+           for f in watched):  # fmt: skip
+        shutil.rmtree(folder / "mutants", ignore_errors=True)
     for name in ("src", "tests"):
         shutil.copytree(ROOT / name, folder / name, dirs_exist_ok=True)
     project = (ROOT / "pyproject.toml").read_text()
