@@ -143,13 +143,15 @@ def _reference_classifier(reference, batch, seed, groups=None):
     return _reference_auroc(p[y == 0], p[y == 1], seed)
 
 
-@pytest.mark.parametrize(("n_reference", "n_batch"), [(50, 4), (50, 40), (3, 30)])
+@pytest.mark.parametrize(
+    ("n_reference", "n_batch", "shift"), [(50, 4, 0.8), (50, 40, 0.8), (3, 30, 0.0)]
+)
 def test_the_classifier_test_is_the_cross_validated_auroc_of_a_logistic_regression(
-    n_reference, n_batch
+    n_reference, n_batch, shift
 ):
     rng = np.random.default_rng(8)
     reference = rng.normal(size=(n_reference, 3))
-    batch = rng.normal(size=(n_batch, 3)) + [0.8, 0, 0]
+    batch = rng.normal(size=(n_batch, 3)) + [shift, 0, 0]
     got = ts.classifier_test(reference, batch, seed=2)
     assert (got.value, got.low, got.high) == pytest.approx(
         _reference_classifier(reference, batch, seed=2)

@@ -152,6 +152,9 @@ def test_the_edge_strips_are_a_sixteenth_of_the_frame_at_least_one_pixel(size):
     np.testing.assert_allclose(image_features(x)["dark_border"], (b / size * 2 + 1) / 4)
     x[0, -b - 1, :] = 0.0  # one row more: not part of any strip
     assert ft.edge_strips(x)["bottom"][0] == 0.0
+    last = np.full((1, size, size), 0.5)
+    last[0, -1, :] = 0.0  # the last row only: a share 1 / b of the strip
+    assert ft.edge_strips(last)["bottom"][0] == pytest.approx(0.5 * (b - 1) / b)
 
 
 def test_a_strip_at_the_threshold_is_not_dark():
@@ -164,3 +167,8 @@ def test_cohens_d_of_small_spreads():
     values = np.array([0.0, 0.2, 0.0, 0.2, 0.1, 0.3, 0.1, 0.3])  # the known groups, a tenth
     labels = np.array([0, 0, 0, 0, 1, 1, 1, 1])
     assert cohens_d(values, labels, 0, 1) == pytest.approx(1 / np.sqrt(4 / 3))
+
+
+def test_cohens_d_of_two_images_each():
+    values, labels = np.array([0.0, 1.0, 2.0, 3.0]), np.array([0, 0, 1, 1])
+    assert cohens_d(values, labels, 0, 1) == pytest.approx(2 / np.sqrt(0.5))

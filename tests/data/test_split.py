@@ -205,8 +205,9 @@ def test_as_many_patients_as_folds_use_the_folds():
 
     groups = np.repeat(np.arange(5), 4)  # five patients, four images each: K = 5 folds
     labels = np.tile([0, 1], 10)
-    train, test = split_indices(20, labels=labels, groups=groups, seed=3)
-    folds = StratifiedGroupKFold(n_splits=5, shuffle=True, random_state=3)
-    want_train, want_test = next(folds.split(np.arange(20), labels, groups))
-    np.testing.assert_array_equal(test, np.sort(want_test))
-    np.testing.assert_array_equal(train, np.sort(want_train))
+    for seed in range(6):
+        train, test = split_indices(20, labels=labels, groups=groups, seed=seed)
+        folds = StratifiedGroupKFold(n_splits=5, shuffle=True, random_state=seed)
+        want_train, want_test = next(folds.split(np.arange(20), labels, groups))
+        np.testing.assert_array_equal(test, np.sort(want_test))
+        np.testing.assert_array_equal(train, np.sort(want_train))
