@@ -289,6 +289,16 @@ class Alike:
     within: dict[int, float]
     between: dict[str, float]
 
+    @property
+    def least_within(self) -> float:
+        """How alike the least alike two seeds of one size are."""
+        return min(self.within.values())
+
+    @property
+    def most_between(self) -> float:
+        """How alike the most alike two sizes are."""
+        return max(self.between.values())
+
 
 @dataclass(kw_only=True)
 class SeedVariation:

@@ -139,8 +139,7 @@ def spaces_answer(metrics: StudyMetrics) -> Answer | None:
     if v is None or not v.cka_alike.between:
         return None
     dims = sorted(v.cka_alike.within)
-    within = min(v.cka_alike.within.values())
-    between = max(v.cka_alike.between.values())
+    within, between = v.cka_alike.least_within, v.cka_alike.most_between
     if between < within:
         answer = (
             f"Yes: two latent sizes' spaces are less alike than two seeds of one size (linear "
@@ -186,7 +185,7 @@ def clusters_clause(v: SeedVariation | None) -> str:
     """Whether two sizes' K-means partitions agree less than two seeds' of one size do."""
     if v is None or not v.ari_alike.between:
         return "not tested against seed variation"
-    within, between = min(v.ari_alike.within.values()), max(v.ari_alike.between.values())
+    within, between = v.ari_alike.least_within, v.ari_alike.most_between
     verdict = (
         "the sizes cluster differently beyond what the seeds change"
         if between < within
@@ -205,7 +204,7 @@ def maps_clause(v: SeedVariation | None) -> str:
             "whether two sizes' maps differ more than two trainings of one size would was not "
             f"tested (--seeds {SUGGESTED_SEEDS} tests it)"
         )
-    within, between = min(v.map_alike.within.values()), max(v.map_alike.between.values())
+    within, between = v.map_alike.least_within, v.map_alike.most_between
     if between < within:
         return (
             f"between models, two latent sizes' PCA maps differ more than two seeds of one size "
