@@ -141,9 +141,8 @@ def _cluster_and_label_findings(metrics: StudyMetrics, analysed) -> list[Finding
             f"{num(auc.value, 3)} ({SCORE_WORDS[score].split(' (')[0]})"
         )
         rivals = {k: m.anomaly.auroc[score].value for k, m in analysed.items() if m.anomaly}
-        if len(rivals) > 1:
-            rival = runner_up(rivals, d)
-            text += "; " + verdict(metrics, f"anomaly_{score}", d, rival, higher=True)
+        rival = runner_up(rivals, d)
+        text += "; " + verdict(metrics, f"anomaly_{score}", d, rival, higher=True)
         text += "."
         out.insert(0, Finding(text, "tab-anomaly"))
     return out

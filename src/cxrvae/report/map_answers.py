@@ -207,8 +207,7 @@ def anomaly_answer(metrics: StudyMetrics, analysed) -> Answer | None:
         f"[{num(auc.low, 3)}, {num(auc.high, 3)}]"
     )
     rivals = {k: m.anomaly.auroc[score].value for k, m in analysed.items() if m.anomaly}
-    if len(rivals) > 1:
-        answer += "; " + verdict(metrics, f"anomaly_{score}", d, runner_up(rivals, d), True)
+    answer += "; " + verdict(metrics, f"anomaly_{score}", d, runner_up(rivals, d), True)
     answer += "."
     rows = [
         row(SCORE_WORDS[s], dims, lambda k, s=s: _interval(analysed[k].anomaly.auroc[s]))
