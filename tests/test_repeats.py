@@ -14,17 +14,21 @@ OPTS = ["--image-size", "32", "--latent-dims", "2", "4", "--widths", "8", "16", 
         "--epochs", "2", "--batch-size", "16", "--device", "cpu", "-q"]  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory):
-    """A tiny `cxrvae run --seeds 2`: (the folder of its npz, the run folder)."""
-    tmp = tmp_path_factory.mktemp("seeds")
-    images, labels = synthetic_xrays(n=96, size=32, seed=0)
+def _run_two_seeds(tmp, n: int, seed: int, *extra) -> tuple:
+    """A tiny `cxrvae run --seeds 2` of n labelled synthetic images in tmp: (tmp, run folder)."""
+    images, labels = synthetic_xrays(n=n, size=32, seed=seed)
     np.savez(tmp / "x.npz", images=images, labels=labels,
              label_names=np.array(["normal", "pneumonia"]))  # fmt: skip
     out = tmp / "run"
-    args = ["run", str(tmp / "x.npz"), "--out", str(out), *OPTS, "--seeds", "2"]
-    assert main([*args, "--n-samples", "60", "--perplexity", "10"]) == 0
+    args = ["run", str(tmp / "x.npz"), "--out", str(out), *OPTS, "--seeds", "2", *extra]
+    assert main([*args, "--perplexity", "10"]) == 0
     return tmp, out
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory):
+    """A tiny `cxrvae run --seeds 2`: (the folder of its npz, the run folder)."""
+    return _run_two_seeds(tmp_path_factory.mktemp("seeds"), 96, 0, "--n-samples", "60")
 
 
 def test_the_seeds_share_the_split_and_the_sampled_images_but_not_their_weights(seeded):
@@ -140,13 +144,7 @@ def test_a_resumed_seed_continues_bit_identically(tmp_path):
 def seeded_normal(tmp_path_factory):
     """A tiny anomaly run, `cxrvae run --train-labels normal --seeds 2`: (folder, run)."""
     tmp = tmp_path_factory.mktemp("seeds_normal")
-    images, labels = synthetic_xrays(n=120, size=32, seed=2)
-    np.savez(tmp / "x.npz", images=images, labels=labels,
-             label_names=np.array(["normal", "pneumonia"]))  # fmt: skip
-    out = tmp / "run"
-    args = ["run", str(tmp / "x.npz"), "--out", str(out), *OPTS, "--seeds", "2"]
-    assert main([*args, "--train-labels", "normal", "--n-samples", "50", "--perplexity", "10"]) == 0
-    return tmp, out
+    return _run_two_seeds(tmp, 120, 2, "--train-labels", "normal", "--n-samples", "50")
 
 
 def test_the_anomaly_ensemble_averages_each_images_scores_over_the_seeds(seeded_normal):
