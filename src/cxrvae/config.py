@@ -16,6 +16,7 @@ from .errors import ConfigError, UsageError
 IMAGE_SIZES = (32, 64, 128, 256)
 LAYOUTS = ("nhw", "nhwc", "nchw", "rows", "keys", "image")  # see cxrvae.data.layouts
 NORMALIZE = ("global", "per-image")
+SPLITS = ("seeded", "source")  # a seeded stratified split, or the source's own train/test
 AUTO = "auto"  # how files and the command line say "let the analysis choose" (n_clusters)
 # Names of earlier versions, read from old runs' config.json and metrics.json and from files.
 RENAMED = {"clusters": "n_clusters", "data_path": "source"}
@@ -32,7 +33,8 @@ class DataConfig:
 
     image_size: int = 64
     normalize: str = "global"  # "global": min-max over the whole set; "per-image": each image
-    test_fraction: float = 0.2  # share of the images held out for testing
+    test_fraction: float = 0.2  # share of the images held out for testing (seeded split)
+    split: str = "seeded"  # "source": the source's own train/test split (see data.split)
     drop_invalid: bool = False  # leave out unusable images or files instead of refusing
     layout: str = "auto"  # how an npz's arrays hold the images (see cxrvae.data.layouts)
     # anomaly detection: train on these labels only; held-out images of the others are scored
@@ -55,6 +57,9 @@ class DataConfig:
         _check(
             self.layout in ("auto", *LAYOUTS),
             f"layout must be one of auto, {', '.join(LAYOUTS)}; got {self.layout!r}",
+        )
+        _check(
+            self.split in SPLITS, f"split must be one of {', '.join(SPLITS)}; got {self.split!r}"
         )
         _check(
             0.0 < self.test_fraction < 1.0,

@@ -251,6 +251,7 @@ class DataSummary:
     n_patients: int | None = None
     n_train: int | None = None
     n_test: int | None = None
+    split: str = "seeded"  # "seeded" (stratified, by patient) or "source" (the source's own)
     exploration: Exploration | None = None
     pixel_range: list[float] | None = None  # [min, max] of global normalisation, source units
     train_labels: list[str] | None = None  # anomaly detection: the labels trained on

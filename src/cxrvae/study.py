@@ -22,7 +22,13 @@ from .analysis.sampling import draw_sample
 from .analysis.seeds import seed_variation
 from .config import RunConfig
 from .data.loader import load_data, require_trainable
-from .data.split import identical_images, join_identical, split_indices
+from .data.split import (
+    identical_images,
+    join_identical,
+    source_sides,
+    source_split_indices,
+    split_indices,
+)
 from .data.survey import explore_data, survey_note
 from .data.xray import XrayData
 from .errors import DataError, RunFolderError
@@ -62,11 +68,12 @@ WORKER_MODULES = (__name__, "torch._dynamo")
 
 
 def make_split(data: XrayData, cfg: RunConfig, out: Path, groups=None, resume: bool = False):
-    """Seeded train/test indices, saved to ``out/split.npz`` (reused when resuming), and the
-    held-out images of the labels not trained on (empty unless ``train_labels`` is set).
+    """Train/test indices, saved to ``out/split.npz`` (reused when resuming), and the held-out
+    images of the labels not trained on (empty unless ``train_labels`` is set).
 
-    The images of each group in ``groups`` (patients, with sets of pixel-identical images
-    joined, see :func:`cxrvae.data.split.join_identical`) stay on one side.
+    The seeded split keeps the images of each group in ``groups`` (patients, with sets of
+    pixel-identical images joined, see :func:`cxrvae.data.split.join_identical`) on one side;
+    ``split = "source"`` takes the source's own split as it is.
     """
     if resume and (out / outputs.SPLIT).exists():
         train, test = read_split(out)
@@ -75,9 +82,12 @@ def make_split(data: XrayData, cfg: RunConfig, out: Path, groups=None, resume: b
                 f"{out / outputs.SPLIT}: the saved split does not fit these {len(data)} images"
             )
         return train, test, read_others(out)
-    train, test = split_indices(
-        len(data), data.labels, groups, derive_seed(cfg.seed, "split"), cfg.data.test_fraction
-    )
+    if cfg.data.split == "source":
+        train, test = source_split_indices(data.source_split, data.source)
+    else:
+        train, test = split_indices(
+            len(data), data.labels, groups, derive_seed(cfg.seed, "split"), cfg.data.test_fraction
+        )
     others = None
     if cfg.data.train_labels:  # anomaly detection: the others only ever held out
         kept = np.isin(np.asarray(data.label_names)[data.labels], cfg.data.train_labels)
@@ -115,6 +125,17 @@ def _note_identical(data: XrayData, identical: list, joined: int) -> None:
         )
 
 
+def _note_source_split(data: XrayData, train, test) -> None:
+    """Say that the source's split is used, and how many patients it puts on both sides."""
+    n_val = int(np.sum(source_sides(data.source_split, data.source) == "val"))
+    val = f" (its {n_val} validation images among them)" if n_val else ""
+    note = f"the source's own split: {len(train)} training{val} and {len(test)} test images"
+    if data.groups is not None:
+        both = np.intersect1d(data.groups[train], data.groups[test])
+        note += f"; {len(both)} patients have images on both sides" if len(both) else ""
+    data.notes.append(note)
+
+
 def _data_step(data: XrayData, source, cfg: RunConfig, out: Path, resume: bool, parallel, devices):
     """Split the images (identical ones kept together), write config.json, plan the training
     and survey how the images differ; returns the train and test indices, the data's summary
@@ -134,6 +155,7 @@ def _data_step(data: XrayData, source, cfg: RunConfig, out: Path, resume: bool, 
         )
     summary = data.summary()
     summary.n_train, summary.n_test = int(len(train_idx)), int(len(test_idx))
+    summary.split = cfg.data.split
     if cfg.data.train_labels:
         summary.train_labels, summary.n_others = list(cfg.data.train_labels), int(len(others))
     if is_main():
@@ -159,6 +181,8 @@ def _load_trainable(source, cfg: RunConfig) -> XrayData:
     data = load_data(source, cfg.data)
     require_trainable(data, source)
     check_train_labels(data, cfg, source)
+    if cfg.data.split == "source":
+        _note_source_split(data, *source_split_indices(data.source_split, source))
     data.notes += [n for n in [survey_note(len(data))] if n]
     for note in data.notes:
         log.info("data: %s", note)

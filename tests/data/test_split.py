@@ -1,11 +1,21 @@
 """The train/test split: seeded, 80/20, stratified, each patient (and each set of identical
-images) on one side."""
+images) on one side; or the source's own."""
+
+import re
 
 import numpy as np
 import pytest
 
-from cxrvae.data.split import identical_images, join_identical, patient_groups, split_indices
+from cxrvae.data.split import (
+    identical_images,
+    join_identical,
+    patient_groups,
+    source_sides,
+    source_split_indices,
+    split_indices,
+)
 from cxrvae.data.synthetic import synthetic_xrays
+from cxrvae.errors import DataError
 
 
 def test_split_indices_is_reproducible_and_80_20():
@@ -211,3 +221,32 @@ def test_as_many_patients_as_folds_use_the_folds():
         want_train, want_test = next(folds.split(np.arange(20), labels, groups))
         np.testing.assert_array_equal(test, np.sort(want_test))
         np.testing.assert_array_equal(train, np.sort(want_train))
+
+
+def test_source_sides_read_the_sources_names_in_any_case_and_form():
+    sides = source_sides(
+        np.array(["Train", "training ", "VAL", "validation", "test", "Testing"]), "s"
+    )
+    assert sides.tolist() == ["train", "train", "val", "val", "test", "test"]
+    train, test = source_split_indices(np.array(["test", "train", "val", "test", "train"]), "s")
+    assert train.tolist() == [1, 2, 4] and test.tolist() == [0, 3]
+    assert train.dtype == test.dtype == np.int64
+
+
+@pytest.mark.parametrize(
+    "split, message",
+    [
+        (None, "s.npz: --split source needs the source's own split"),
+        (np.array(["train", "dev", "test", "dev"]), "s.npz: the source split names 'dev' for 2"),
+        (np.array(["train", "val", "train"]), "s.npz: the source split has no test images"),
+        (np.array(["test", "test"]), "s.npz: the source split has no train images"),
+    ],
+)
+def test_a_missing_or_malformed_source_split_is_refused(split, message):
+    with pytest.raises(DataError, match=re.escape(message)):
+        source_sides(split, "s.npz")
+
+
+def test_val_alone_is_a_train_side():
+    train, test = source_split_indices(np.array(["val", "test", "val"]), "s")
+    assert train.tolist() == [0, 2] and test.tolist() == [1]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..config import AUTO, IMAGE_SIZES, LAYOUTS, NORMALIZE, RunConfig, parse_n_clusters
+from ..config import AUTO, IMAGE_SIZES, LAYOUTS, NORMALIZE, SPLITS, RunConfig, parse_n_clusters
 from ..errors import ConfigError
 
 S = argparse.SUPPRESS
@@ -86,6 +86,15 @@ def data(p: argparse.ArgumentParser) -> None:
     drop_invalid(g)
     layout(g)
     g.add_argument(
+        "--split",
+        choices=SPLITS,
+        default=S,
+        help="seeded: a seeded 80/20 split, stratified by label, each patient on one side; "
+        "source: the source's own train/test split (an npz array source_split, MedMNIST's "
+        "train/val/test, train/ and test/ folders), val images trained on "
+        f"(default: {d.data.split})",
+    )
+    g.add_argument(
         "--seed",
         type=int,
         default=S,
@@ -140,12 +149,8 @@ def training(p: argparse.ArgumentParser) -> None:
     g.add_argument("--epochs", type=int, default=S, help=f"epochs per model (default: {d.epochs})")
     g.add_argument("--batch-size", type=int, default=S,
                    help=f"images per optimiser step (default: {d.batch_size})")  # fmt: skip
-    g.add_argument(
-        "--lr",
-        type=float,
-        default=S,
-        help=f"peak learning rate of Adam's one-cycle schedule (default: {d.lr:g})",
-    )
+    g.add_argument("--lr", type=float, default=S, help="peak learning rate of Adam's one-cycle "
+                   f"schedule (default: {d.lr:g})")  # fmt: skip
     g.add_argument("--beta", type=float, default=S,
                    help=f"weight of the KL term (default: {d.beta:g}, the plain VAE)")  # fmt: skip
     g.add_argument(
@@ -155,11 +160,8 @@ def training(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="at most N optimiser steps per epoch (smoke runs, benchmarks)",
     )
-    g.add_argument(
-        "--device",
-        default=S,
-        help=f"auto (CUDA when present, else CPU), cpu, cuda, cuda:1... (default: {d.device})",
-    )
+    g.add_argument("--device", default=S, help="auto (CUDA when present, else CPU), cpu, cuda, "
+                   f"cuda:1... (default: {d.device})")  # fmt: skip
     g.add_argument(
         "--seeds",
         type=int,
@@ -222,12 +224,8 @@ def analysis(p: argparse.ArgumentParser, keep_saved: bool = False) -> None:
         help="training images encoded for the latent analysis"
         + (saved or f" (default: {d.n_samples})"),
     )
-    g.add_argument(
-        "--perplexity",
-        type=float,
-        default=S,
-        help="t-SNE perplexity" + (saved or f" (default: {d.perplexity:g})"),
-    )
+    g.add_argument("--perplexity", type=float, default=S, help="t-SNE perplexity"
+                   + (saved or f" (default: {d.perplexity:g})"))  # fmt: skip
 
 
 def run_folder(p: argparse.ArgumentParser) -> None:

@@ -10,6 +10,9 @@ import re
 import numpy as np
 from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold, StratifiedShuffleSplit
 
+from ..errors import DataError
+from .folders import SPLIT_NAMES
+
 # Patient identifiers inside file names, tried in order (first match wins):
 # Kermany pediatric set "person12_virus_40.jpeg", "IM-0011-0001.jpeg", "NORMAL2-IM-1427-0001.jpeg";
 # NIH ChestX-ray14 "00000001_000.png"; folder or name "patient00001" (CheXpert and others).
@@ -67,6 +70,46 @@ def split_indices(
         n_test = max(1, int(round(n * test_fraction)))
         train, test = perm[n_test:], perm[:n_test]
     return np.sort(train).astype(np.int64), np.sort(test).astype(np.int64)
+
+
+def source_sides(source_split, source) -> np.ndarray:
+    """Each image's side of the source's own split: ``train``, ``val`` or ``test`` (str array).
+
+    ``source_split`` holds one name per image: those three, or their longer forms (``training``,
+    ``validation``, ``testing``...) in any case. A DataError, naming ``source``, when it is
+    missing, names anything else, or leaves the train or the test side empty.
+    """
+    if source_split is None:
+        raise DataError(
+            f"{source}: --split source needs the source's own split (an npz array "
+            "'source_split', MedMNIST's train_/val_/test_ arrays, or train/ and test/ folders); "
+            "these images have none"
+        )
+    names = np.char.lower(np.char.strip(np.asarray(source_split, dtype=str)))
+    unknown = sorted(set(names.tolist()) - set(SPLIT_NAMES))
+    if unknown:
+        n = int(np.isin(names, unknown).sum())
+        raise DataError(
+            f"{source}: the source split names {unknown[0]!r} for {n} image(s); each image must "
+            "be train, val or test"
+        )
+    sides = np.array([SPLIT_NAMES[v] for v in names.tolist()])
+    for side in ("train", "test"):
+        if not np.any(sides == side) and not (side == "train" and np.any(sides == "val")):
+            raise DataError(f"{source}: the source split has no {side} images")
+    return sides
+
+
+def source_split_indices(source_split, source) -> tuple[np.ndarray, np.ndarray]:
+    """The source's own split (see :func:`source_sides`): its ``train`` images, with its ``val``
+    images (a run selects nothing on them), to train on; its ``test`` images to test on.
+
+    Returns
+    -------
+    train_idx, test_idx : ndarray of int64, sorted
+    """
+    sides = source_sides(source_split, source)
+    return np.flatnonzero(sides != "test").astype(np.int64), np.flatnonzero(sides == "test")
 
 
 def identical_images(images) -> list[np.ndarray]:

@@ -93,12 +93,15 @@ def _names(spec: outputs.FigureSpec, latent_dim: int, metrics: StudyMetrics) -> 
     return [{"latent_dim": latent_dim, "axis": a, "label": p.label} for a, p in paths.items()]
 
 
+SPLIT_WORDS = {"seeded": " (seeded split)", "source": " (the source's own split)"}
+
+
 def _data_rows(data: DataSummary) -> list[tuple[str, object]]:
     rows = [
         ("source", data.source),
         ("reading", data.reading),
         ("images", data.n_images),
-        ("train / test", f"{data.n_train} / {data.n_test}"),
+        ("train / test", f"{data.n_train} / {data.n_test}" + SPLIT_WORDS[data.split]),
         (
             "image size",
             f"{data.image_size} x {data.image_size} px "
