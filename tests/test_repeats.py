@@ -171,9 +171,10 @@ def test_scoring_averages_every_seeds_model_and_says_how_far_they_agree(seeded_n
     import csv
 
     tmp, out = seeded_normal
-    assert main(["score", str(out), str(tmp / "x.npz"), "--out", str(tmp_path / "all"), "-q"]) == 0
-    alone = ["score", str(out / "repeats" / "2"), str(tmp / "x.npz"), "--out"]
-    assert main([*alone, str(tmp_path / "second"), "-q"]) == 0  # the second seed by itself
+    rate = ["--fpr", "0.2", "-q"]  # 24 test images: p-values of 1/25 and up
+    assert main(["score", str(out), str(tmp / "x.npz"), "--out", str(tmp_path / "all"), *rate]) == 0
+    alone = ["score", str(out / "repeats" / "2"), str(tmp / "x.npz"), *rate, "--out"]
+    assert main([*alone, str(tmp_path / "second")]) == 0  # the second seed by itself
 
     def rows(folder):
         with open(folder / "scores.csv") as f:

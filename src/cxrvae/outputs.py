@@ -265,7 +265,8 @@ SCORE_FIGURES = {
     "score_distribution": FigureSpec(
         "figures/score_distribution.png",
         "The flag score ({flag_words}) of the scored images against the run's test images, per "
-        "model. The dashed line is the threshold: {fpr} of the test images lie above it.",
+        "model. Images beyond the dashed line are flagged: their conformal p-value against the "
+        "test images is at most {fpr}.",
         "scores",
     ),
     "atypical": FigureSpec(

@@ -204,3 +204,22 @@ def test_a_zero_median_distance_falls_back_to_a_bandwidth_of_one():
     b = np.r_[np.zeros((9, 2)), [[0.0, 2.0], [1.0, 1.0]]]
     got, _ = ts.mmd_test(a, b, seed=0)
     assert got == pytest.approx(_reference_mmd2(a, b, 1.0))
+
+
+def test_ks_finds_the_shifted_dimension_and_not_the_others():
+    """Dimension 2 of 6 shifted by 0.8 SD: its corrected p-value is below 0.05 in every one of
+    20 draws; some unshifted dimension is below 0.05 in at most 3 draws (the correction keeps
+    the chance of any at 5% or less per draw)."""
+    from scipy.stats import ks_2samp
+
+    false, found = 0, 0
+    for s in range(20):
+        rng = np.random.default_rng(s)
+        reference, batch = rng.normal(size=(150, 6)), rng.normal(size=(60, 6))
+        batch[:, 2] += 0.8
+        p = ts.ks_dimensions(reference, batch)
+        found += p[2] < 0.05
+        false += bool(np.any(np.delete(p, 2) < 0.05))
+        raw = [ks_2samp(reference[:, j], batch[:, j]).pvalue for j in range(6)]
+        np.testing.assert_allclose(p, np.minimum(1, np.array(raw) * 6))  # Bonferroni over 6
+    assert found == 20 and false <= 3

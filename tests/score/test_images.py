@@ -1,6 +1,7 @@
 """Each scored image under one model, against its definitions: the percentile among the run's
-test images, the flag beyond their threshold, the nearest analysed training images and the
-places on the run's maps. A run folder holding only what scoring reads is made here."""
+test images, the conformal p-value against them and the flag it gives, the nearest analysed
+training images and the places on the run's maps. A run folder holding only what scoring reads
+is made here."""
 
 import numpy as np
 import pytest
@@ -43,10 +44,12 @@ def test_percentiles_and_flags_follow_the_reference(scored):
         ref, mine = reference.score(name), out.scores.score(name)
         expected = [100 * np.mean(ref <= v) for v in mine]  # share of test images at or below
         np.testing.assert_allclose(out.percentile[name], expected)
-    ref = reference.above_floor
-    assert out.threshold == pytest.approx(np.quantile(ref, 0.9))
-    np.testing.assert_array_equal(out.flagged, out.scores.above_floor > out.threshold)
-    assert np.mean(ref > out.threshold) <= 0.1 + 1 / len(ref)  # the test images' rate: fpr
+    ref, mine = reference.above_floor, out.scores.above_floor
+    pvalue = [(1 + np.sum(ref >= v)) / (len(ref) + 1) for v in mine]
+    np.testing.assert_allclose(out.flags.pvalue, pvalue)
+    np.testing.assert_array_equal(out.flagged, out.flags.pvalue <= 0.1)
+    np.testing.assert_array_equal(out.flagged, mine > out.threshold)  # the line the figure draws
+    assert out.flags.rate == 3 / 37  # 36 test images: floor(0.1 x 37) = 3 p-values of 1/37
 
 
 def test_nearest_training_images_and_map_places(scored):
@@ -82,11 +85,49 @@ def test_a_tie_with_a_test_image_counts_it_at_or_below():
     np.testing.assert_array_equal(got, [75, 0, 100, 100])
 
 
-def test_a_score_at_the_threshold_is_not_flagged():
-    reference = np.arange(1.0, 11.0)  # 1..10: the 0.9 quantile is 9.1, the 1.0 quantile 10
-    threshold, flagged = im.flags(reference, np.array([10.0, 10.5, 9.0]), fpr=0.0)
-    assert threshold == 10.0
-    np.testing.assert_array_equal(flagged, [False, True, False])
-    threshold, flagged = im.flags(reference, np.array([9.1, 9.2]), fpr=0.1)
-    assert threshold == pytest.approx(9.1)
-    np.testing.assert_array_equal(flagged, [False, True])
+def test_a_score_tied_with_the_lth_highest_reference_is_not_flagged():
+    reference = np.arange(1.0, 11.0)  # 1..10: p-values in steps of 1/11
+    f = im.flags(reference, np.array([10.0, 10.5, 9.0]), fpr=1 / 11)
+    assert f.threshold == 10.0 and f.rate == pytest.approx(1 / 11)
+    np.testing.assert_array_equal(f.flagged, [False, True, False])
+    np.testing.assert_allclose(f.pvalue, [2 / 11, 1 / 11, 3 / 11])
+    f = im.flags(reference, np.array([9.0, 9.5]), fpr=0.2)  # floor(0.2 x 11) = 2
+    assert f.threshold == 9.0 and f.rate == pytest.approx(2 / 11)
+    np.testing.assert_array_equal(f.flagged, [False, True])
+
+
+def test_a_reference_too_small_for_the_rate_flags_nothing():
+    """50 references cannot give a p-value below 1/51, so a 1% rate is refused: no flags, even
+    for a score far beyond every reference, and no threshold."""
+    reference = np.random.default_rng(0).normal(size=50)
+    f = im.flags(reference, np.array([100.0, 0.0]), fpr=0.01)
+    assert not f.attainable and f.rate == 0 and f.threshold == np.inf
+    assert not f.flagged.any() and f.expected(30) == (0.0, 0.0, 0.0)
+    assert f.pvalue[0] == pytest.approx(1 / 51) and im.min_fpr(50) == pytest.approx(1 / 51)
+    assert im.flags(reference, np.array([100.0]), fpr=1 / 51).flagged.all()  # just enough
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_conformal_flags_keep_the_false_positive_rate_over_many_draws(ties):
+    """Exchangeable scores (references and new images from one distribution, ties included):
+    over 4,000 draws the share flagged stays at or below fpr, and the flag count lies within
+    the expected interval in about 95% of draws. The threshold a percentile of the references
+    gave before fails the first: at 39 references it flags about 12%."""
+    rng = np.random.default_rng(7)
+    n_ref, n_new, fpr, draws = 39, 25, 0.1, 4000
+    scores = rng.gamma(2.0, size=(draws, n_ref + n_new))
+    if ties:
+        scores = np.round(scores, 1)
+    counts, inside = np.zeros(draws), 0
+    for d in range(draws):
+        f = im.flags(scores[d, :n_ref], scores[d, n_ref:], fpr)
+        counts[d] = f.flagged.sum()
+        _, low, high = f.expected(n_new)
+        inside += low <= counts[d] <= high
+    rate = counts.mean() / n_new
+    se = counts.std() / n_new / np.sqrt(draws)
+    assert rate <= fpr + 3 * se, (rate, se)
+    if not ties:  # continuous scores: exactly the rate the flags promise
+        assert rate == pytest.approx(f.rate, abs=4 * se)
+        assert f.expected(n_new)[0] == pytest.approx(n_new * 4 / 40)
+    assert inside / draws >= 0.93

@@ -52,7 +52,7 @@ def test_inverted_images_are_flagged_and_the_batch_separated(scoring_run):
     run, data, test = _test_images(scoring_run[1])
     inverted = test.subset(np.arange(len(test)))
     inverted.images = (255 - test.images).astype(np.uint8)
-    scores = run.score(inverted)
+    scores = run.score(inverted, fpr=0.05)  # 40 test images: p-values of 1/41 and up
     for k, m in scores.models.items():
         assert m.flagged.mean() >= 0.9, k
     assert scores.summary.models[4].classifier.value >= 0.99  # the larger latent space
@@ -65,7 +65,7 @@ def test_in_a_batch_with_a_tenth_inverted_the_flagged_are_those(scoring_run):
     inverted = np.arange(0, 100, 10)
     batch.images = batch.images.copy()
     batch.images[inverted] = 255 - batch.images[inverted]
-    scores = run.score(batch, fpr=0.02)
+    scores = run.score(batch, fpr=0.05)  # 40 test images: the two highest set the line
     m = scores.models[max(scores.models)]
     flagged = np.flatnonzero(m.flagged)
     assert set(inverted) <= set(flagged)

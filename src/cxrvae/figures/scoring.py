@@ -33,7 +33,8 @@ def plot_score_distributions(reference: dict, batch: dict, thresholds: dict, xla
         )
         ax.hist(np.clip(batch[k], bins[0], bins[-1]), bins=bins, density=True, histtype="step",
                 lw=2, color=SCORED, label=f"scored images (n={len(batch[k])})")  # fmt: skip
-        ax.axvline(thresholds[k], color=FLAGGED, ls="--", lw=1.2, label="flag threshold")
+        if np.isfinite(thresholds[k]):  # infinite: too few test images to flag at the rate
+            ax.axvline(thresholds[k], color=FLAGGED, ls="--", lw=1.2, label="flag threshold")
         ax.set_title(f"Latent {k}")
         ax.set_xlabel(xlabel, fontsize=9)
         ax.set_ylabel("density")

@@ -17,7 +17,29 @@ from .prose import differs, listed, num, pct, plural, sentence, short, signed
 
 
 def _differs(m: ModelScore) -> bool:
-    return bool(m.classifier and m.classifier.low > 0.5) or (m.mmd_p or 1.0) < P_DIFFERENT
+    return (
+        bool(m.classifier and m.classifier.low > 0.5)
+        or (m.mmd_p or 1.0) < P_DIFFERENT
+        or bool(_moved(m))
+    )
+
+
+def _moved(m: ModelScore) -> list[int]:
+    """The latent dimensions whose corrected KS p-value is below ``P_DIFFERENT``, most moved
+    first (numbered from 1)."""
+    p = m.ks_p or []
+    return [j + 1 for j in sorted(range(len(p)), key=lambda j: p[j]) if p[j] < P_DIFFERENT]
+
+
+def _ks(m: ModelScore) -> str:
+    """What the per-dimension KS tests found, for the model table."""
+    if m.ks_p is None:
+        return "-"
+    moved = _moved(m)
+    if not moved:
+        return f"none of {len(m.ks_p)} (min p {num(min(m.ks_p), 3)})"
+    shown = ", ".join(map(str, moved[:6])) + (" ..." if len(moved) > 6 else "")
+    return f"{len(moved)} of {len(m.ks_p)}: {shown}"
 
 
 def _auc(m: ModelScore) -> str:
@@ -39,7 +61,14 @@ def conclusion(s: ScoreSummary) -> str:
     if not any(_differs(t) for t in tested.values()):
         return (
             f"No difference from the run's test images detected with n = {s.n_images} images "
-            f"(latent {k}: {_auc(m)}, MMD p = {num(m.mmd_p, 3)})."
+            f"(latent {k}: {_auc(m)}, MMD p = {num(m.mmd_p, 3)}; no latent dimension moved by "
+            "a KS test)."
+        )
+    if moved_dims := {d: _moved(t) for d, t in tested.items() if _moved(t)}:
+        d, dims = max(moved_dims.items(), key=lambda kv: len(kv[1]) / len(tested[kv[0]].ks_p))
+        evidence += (
+            f"; {len(dims)} of latent {d}'s {len(tested[d].ks_p)} dimensions moved (KS, "
+            "Bonferroni-corrected)"
         )
     moved = sorted((s.features or {}).items(), key=lambda kv: -abs(kv[1].effect))
     moved = [(f, v.effect) for f, v in moved[:2] if abs(v.effect) >= MIN_EFFECT]
@@ -56,14 +85,16 @@ def findings(s: ScoreSummary) -> list[str]:
     """The page's opening lines: the conclusion, the flags, the largest feature shift."""
     out = [s.conclusion or conclusion(s)]
     for k, m in s.models.items():
-        expected = m.fpr * s.n_images
-        out.append(
-            f"Latent {k} flags {m.n_flagged} of {s.n_images} images, whose {short_score(m)} "
-            f"exceeds that of {pct(1 - m.fpr)} of the test images; at this {pct(m.fpr)} "
-            f"false-positive rate, images like the test images would give {num(expected)}."
-        )
+        out.append(_flags_sentence(k, m, s.n_images))
         if (e := m.ensemble) is not None:
             out.append(_seeds_sentence(k, e, s.n_images))
+        if moved := _moved(m):
+            dims = listed(str(j) for j in moved[:6]) + (" and others" if len(moved) > 6 else "")
+            out.append(
+                f"Latent {k}'s dimension{'s' if len(moved) > 1 else ''} {dims} moved: the batch's "
+                "means there are distributed unlike the test images' (Kolmogorov-Smirnov, p < "
+                f"{P_DIFFERENT} after Bonferroni correction for {len(m.ks_p)} dimensions)."
+            )
     if s.features:
         f, v = max(s.features.items(), key=lambda kv: abs(kv[1].effect))
         out.append(
@@ -73,6 +104,25 @@ def findings(s: ScoreSummary) -> list[str]:
             )
         )
     return out
+
+
+def _flags_sentence(k: int, m: ModelScore, n: int) -> str:
+    """What latent ``k`` flags, with what images like the test images would give; or why it
+    flags nothing when its test images are too few for the rate asked for."""
+    if m.rate == 0:
+        smallest = 1 / (m.n_reference + 1)
+        return (
+            f"Latent {k} flags nothing: against its {m.n_reference} test images no p-value can "
+            f"be smaller than 1/{m.n_reference + 1} ({pct(smallest)}), above the {pct(m.fpr)} "
+            f"false-positive rate asked for; use --fpr {smallest:.4g} or more."
+        )
+    mean, low, high = m.expected_flags
+    return (
+        f"Latent {k} flags {m.n_flagged} of {n} images, whose {short_score(m)} has a conformal "
+        f"p-value of at most {pct(m.fpr)} against its {m.n_reference} test images; images "
+        f"exchangeable with the test images would give {num(mean)} flags (95% interval "
+        f"{low:.0f} to {high:.0f}), a false-positive rate of {pct(m.rate)}."
+    )
 
 
 def _seeds_sentence(k: int, e: EnsembleScore, n: int) -> str:
@@ -94,14 +144,22 @@ def short_score(m: ModelScore) -> str:
     return SCORE_WORDS[m.flag_score].split(" (")[0]
 
 
+def _expected(m: ModelScore) -> str:
+    if m.rate == 0:
+        return "- (too few test images)"
+    mean, low, high = m.expected_flags
+    return f"{num(mean)} [{low:.0f}, {high:.0f}]"
+
+
 def _model_rows(s: ScoreSummary) -> list[list[str]]:
     rows = []
     for k, m in s.models.items():
         rows.append([
-            f"latent {k}", f"{m.n_flagged} of {s.n_images}", num(m.fpr * s.n_images),
+            f"latent {k}", f"{m.n_flagged} of {s.n_images}", _expected(m),
             _auc(m).removeprefix("AUROC ") if m.classifier else "-",
             num(m.mmd, 4) if m.mmd is not None else "-",
             num(m.mmd_p, 3) if m.mmd_p is not None else "-",
+            _ks(m),
             f"{num(m.medians[m.flag_score], 3)} / {num(m.reference_medians[m.flag_score], 3)}",
         ])  # fmt: skip
     return rows
@@ -131,10 +189,11 @@ def build_score_page(out) -> Path:
         model_head=[
             "model",
             "flagged",
-            "expected",
+            "expected [95% interval]",
             "classifier AUROC [95% interval]",
             "MMD²",
             "MMD p",
+            "dimensions moved (KS)",
             f"median {short_score(any_model)}: here / test",
         ],  # fmt: skip
         model_rows=_model_rows(s),

@@ -1,12 +1,12 @@
-"""The scored images as a batch, against the run's test images: a classifier two-sample test
-and an MMD permutation test in each model's latent space, each score's median, and the shift of
-every chest-film feature (Cohen's d)."""
+"""The scored images as a batch, against the run's test images: a classifier two-sample test,
+an MMD permutation test and per-dimension Kolmogorov-Smirnov tests in each model's latent
+space, each score's median, and the shift of every chest-film feature (Cohen's d)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..analysis.twosample import MIN_PER_SIDE, classifier_test, mmd_test
+from ..analysis.twosample import MIN_PER_SIDE, classifier_test, ks_dimensions, mmd_test
 from ..data.features import cohens_d
 from ..results import SCORES
 from ..seeding import derive_seed
@@ -24,9 +24,11 @@ def model_score(
     out = ModelScore(
         flag_score=FLAG_SCORE,
         fpr=fpr,
-        threshold=m.threshold,
+        rate=m.flags.rate,
+        threshold=m.threshold if m.flags.attainable else None,
         n_reference=int(len(m.reference.idx)),
         n_flagged=int(m.flagged.sum()),
+        expected_flags=list(m.flags.expected(len(m.scores.idx))),
         medians={s: float(np.median(m.scores.score(s))) for s in SCORES},
         reference_medians={s: float(np.median(m.reference.score(s))) for s in SCORES},
         ensemble=seeds.summary if seeds is not None else None,
@@ -35,6 +37,7 @@ def model_score(
         es = derive_seed(seed, f"batch-{m.latent_dim}")
         out.classifier = classifier_test(m.reference.mu, m.scores.mu, es)
         out.mmd, out.mmd_p = mmd_test(m.reference.mu, m.scores.mu, es)
+        out.ks_p = ks_dimensions(m.reference.mu, m.scores.mu).tolist()
     return out
 
 

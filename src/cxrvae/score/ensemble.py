@@ -25,7 +25,7 @@ class EnsembleImages:
 
     per_seed: np.ndarray  # (N, n) the flag score under each seed's model, the run's own first
     score: np.ndarray  # (n,) their mean
-    flagged: np.ndarray  # (n,) bool: the mean beyond the test images' mean scores' threshold
+    flagged: np.ndarray  # (n,) bool: the mean's conformal flag against the test images' means
     seeds_flagging: np.ndarray  # (n,) how many seeds flag the image on their own threshold
     summary: EnsembleScore
 
@@ -57,16 +57,16 @@ def ensemble(
             raise RunFolderError(f"{folder}: tested on other images than the run; it mixes runs")
         reference.append(ref.score(FLAG_SCORE))
     per_seed, per_seed_reference = np.stack(scores), np.stack(reference)
-    each = [flags(r, s, fpr)[1] for r, s in zip(per_seed_reference, per_seed)]
+    each = [flags(r, s, fpr).flagged for r, s in zip(per_seed_reference, per_seed)]
     mean = per_seed.mean(0)
-    threshold, flagged = flags(per_seed_reference.mean(0), mean, fpr)
+    flagged = flags(per_seed_reference.mean(0), mean, fpr)
     any_seed, every_seed = np.any(each, axis=0), np.all(each, axis=0)
     summary = EnsembleScore(
         n_seeds=len(per_seed),
-        threshold=threshold,
-        n_flagged=int(flagged.sum()),
+        threshold=flagged.threshold if flagged.attainable else None,
+        n_flagged=int(flagged.flagged.sum()),
         flagged_per_seed=[int(f.sum()) for f in each],
         flagged_by_any=int(any_seed.sum()),
         flagged_by_every=int(every_seed.sum()),
     )
-    return EnsembleImages(per_seed, mean, flagged, np.sum(each, axis=0), summary)
+    return EnsembleImages(per_seed, mean, flagged.flagged, np.sum(each, axis=0), summary)

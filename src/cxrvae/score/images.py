@@ -1,12 +1,13 @@
-"""Each scored image under one model: its scores, their percentile among the run's test images
-and the flag beyond the test images' threshold, its nearest analysed training images in latent
-space, and its place on the run's PCA and t-SNE maps."""
+"""Each scored image under one model: its scores, their percentile among the run's test images,
+its conformal p-value against them and its flag at the rate asked for, its nearest analysed
+training images in latent space, and its place on the run's PCA and t-SNE maps."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import betabinom
 from sklearn.neighbors import NearestNeighbors
 
 from .. import outputs
@@ -50,8 +51,7 @@ class ModelImages:
     reference: ImageScores
     analysed: AnalysedSample  # the rows ``nearest`` names, and the maps the images lie on
     percentile: dict[str, np.ndarray]  # by score: (n,) share of test images scoring lower, in %
-    threshold: float  # of the flag score
-    flagged: np.ndarray  # (n,) bool
+    flags: Flags  # of the flag score, against the test images'
     nearest: np.ndarray  # (n, N_NEAREST) rows of the analysed training sample, nearest first
     nearest_distance: np.ndarray  # (n, N_NEAREST) in latent space
     pca: np.ndarray  # (n, 2) on the run's PCA map
@@ -61,17 +61,74 @@ class ModelImages:
     def flag_score(self) -> np.ndarray:
         return self.scores.score(FLAG_SCORE)
 
+    @property
+    def flagged(self) -> np.ndarray:
+        return self.flags.flagged
+
+    @property
+    def threshold(self) -> float:
+        return self.flags.threshold
+
 
 def percentile_of(reference: np.ndarray, scores: np.ndarray) -> np.ndarray:
     """Each of ``scores`` as the share of the ``reference`` scores at or below it, in %."""
     return np.searchsorted(np.sort(reference), scores, side="right") / len(reference) * 100
 
 
-def flags(reference: np.ndarray, scores: np.ndarray, fpr: float) -> tuple[float, np.ndarray]:
-    """The threshold that a share ``fpr`` of the ``reference`` scores exceed, and which of
-    ``scores`` exceed it."""
-    threshold = float(np.quantile(reference, 1 - fpr))
-    return threshold, scores > threshold
+@dataclass
+class Flags:
+    """Conformal flags (Bates et al., Annals of Statistics 2023): each scored image's p-value
+    against the reference scores, and the images whose p-value is at most the rate asked for.
+
+    With n reference images exchangeable with a scored image, its p-value is at most ``a`` with
+    probability at most ``a``: flagging at ``p <= fpr`` keeps the false-positive rate on such
+    images at or below ``fpr``. The p-values are multiples of 1 / (n + 1), so the rate given is
+    ``rate = floor(fpr (n + 1)) / (n + 1)``; with ``fpr < 1 / (n + 1)`` no image can be flagged
+    (``attainable`` False) and none is.
+    """
+
+    pvalue: np.ndarray  # (n,) (1 + reference scores at least as high) / (n_reference + 1)
+    flagged: np.ndarray  # (n,) bool
+    threshold: float  # an image is flagged when its score exceeds this (inf: none can be)
+    rate: float  # the false-positive rate the flags give, at most fpr
+    n_reference: int
+
+    @property
+    def attainable(self) -> bool:
+        return self.rate > 0
+
+    def expected(self, n: int) -> tuple[float, float, float]:
+        """How many of ``n`` images exchangeable with the references would be flagged: the
+        mean, and the 95% interval over draws of references and images alike (a beta-binomial:
+        given the references, the rate is Beta(l, n_reference + 1 - l), l = rate (n + 1))."""
+        l_ = round(self.rate * (self.n_reference + 1))
+        if not l_ or not n:
+            return 0.0, 0.0, 0.0
+        low, high = betabinom(n, l_, self.n_reference + 1 - l_).ppf([0.025, 0.975])
+        return n * self.rate, float(low), float(high)
+
+
+def conformal_pvalues(reference: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Each of ``scores``' conformal p-value: (1 + reference scores >= it) / (n + 1)."""
+    ref = np.sort(np.asarray(reference, dtype=np.float64))
+    at_least = len(ref) - np.searchsorted(ref, scores, side="left")
+    return (1 + at_least) / (len(ref) + 1)
+
+
+def min_fpr(n_reference: int) -> float:
+    """The smallest false-positive rate ``n_reference`` reference images can give."""
+    return 1.0 / (n_reference + 1)
+
+
+def flags(reference: np.ndarray, scores: np.ndarray, fpr: float) -> Flags:
+    """Conformal flags of ``scores`` at the false-positive rate ``fpr`` (see :class:`Flags`)."""
+    ref = np.sort(np.asarray(reference, dtype=np.float64))
+    n = len(ref)
+    pvalue = conformal_pvalues(ref, scores)
+    l_ = int(np.floor(fpr * (n + 1) + 1e-9))  # p <= fpr  <=>  fewer than l_ references >= score
+    threshold = float(ref[n - l_]) if l_ >= 1 else float("inf")  # the l_-th highest reference
+    flagged = np.asarray(scores) > threshold
+    return Flags(pvalue, flagged, threshold, l_ / (n + 1), n)
 
 
 def score_with_model(model, data: XrayData, run_out, seed: int, fpr: float) -> ModelImages:
@@ -81,7 +138,6 @@ def score_with_model(model, data: XrayData, run_out, seed: int, fpr: float) -> M
     reference = load_scores(folder / outputs.REFERENCE)
     scores = score_images(model, data, np.arange(len(data)), derive_seed(seed, f"score-{k}"))
     percentile = {s: percentile_of(reference.score(s), scores.score(s)) for s in SCORES}
-    threshold, flagged = flags(reference.score(FLAG_SCORE), scores.score(FLAG_SCORE), fpr)
     analysed = AnalysedSample.load(folder)
     nearest, distance = _nearest(scores.mu, analysed.mu, max(N_NEAREST, TSNE_NEIGHBOURS))
     pca = lt.fit_pca(analysed.mu, derive_seed(seed, "pca")).transform(scores.mu)[:, :2]
@@ -94,8 +150,7 @@ def score_with_model(model, data: XrayData, run_out, seed: int, fpr: float) -> M
         reference=reference,
         analysed=analysed,
         percentile=percentile,
-        threshold=threshold,
-        flagged=flagged,
+        flags=flags(reference.score(FLAG_SCORE), scores.score(FLAG_SCORE), fpr),
         nearest=nearest[:, :N_NEAREST],
         nearest_distance=distance[:, :N_NEAREST],
         pca=pca.astype(np.float32),

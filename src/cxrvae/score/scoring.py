@@ -120,13 +120,13 @@ def _write_csv(scores: Scores, path: Path) -> None:
     columns = [scores.ids, scores.clipped]
     for k, m in scores.models.items():
         p = f"latent{k}_"
-        head += [p + s for s in SCORES] + [p + "percentile", p + "flagged", p + "nearest",
-                                           p + "nearest_distance", p + "pca1", p + "pca2",
-                                           p + "tsne1", p + "tsne2"]  # fmt: skip
+        head += [p + s for s in SCORES] + [p + "percentile", p + "pvalue", p + "flagged",
+                                           p + "nearest", p + "nearest_distance", p + "pca1",
+                                           p + "pca2", p + "tsne1", p + "tsne2"]  # fmt: skip
         nearest = [";".join(map(str, m.analysed.sample_idx[r])) for r in m.nearest]
         columns += [m.scores.score(s) for s in SCORES] + [
-            m.percentile[FLAG_SCORE], m.flagged.astype(int), nearest, m.nearest_distance[:, 0],
-            m.pca[:, 0], m.pca[:, 1], m.tsne[:, 0], m.tsne[:, 1],
+            m.percentile[FLAG_SCORE], m.flags.pvalue, m.flagged.astype(int), nearest,
+            m.nearest_distance[:, 0], m.pca[:, 0], m.pca[:, 1], m.tsne[:, 0], m.tsne[:, 1],
         ]  # fmt: skip
         if (e := scores.ensembles.get(k)) is not None:
             head += [p + "seeds_" + FLAG_SCORE, p + "seeds_flagged", p + "seeds_flagging"]

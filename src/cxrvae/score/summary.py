@@ -15,7 +15,8 @@ class EnsembleScore:
     seeds agree on which images they flag, each on its own threshold."""
 
     n_seeds: int
-    threshold: float  # of the averaged flag score
+    # of the averaged flag score (conformal, against the test images' means); None: too few
+    threshold: float | None = None
     n_flagged: int  # images whose averaged score is beyond it
     flagged_per_seed: list[int]  # images each seed's model flags, the run's own first
     flagged_by_any: int  # images some seed flags
@@ -28,15 +29,18 @@ class ModelScore:
     test images."""
 
     flag_score: str  # the score flags rest on (see cxrvae.analysis.atypicality.SCORES)
-    fpr: float  # the false-positive rate the threshold implies on images like the test images
-    threshold: float  # the test images' (1 - fpr) quantile of the flag score
-    n_reference: int  # test images the threshold and the tests rest on
-    n_flagged: int  # images of the batch above the threshold
+    fpr: float  # the false-positive rate asked for, on images exchangeable with the test images
+    rate: float  # the rate the flags give: floor(fpr (n_reference + 1)) / (n_reference + 1)
+    threshold: float | None = None  # flagged above it (p-value <= fpr); None: none can be
+    n_reference: int  # test images the flags and the tests rest on
+    n_flagged: int  # images of the batch flagged
+    expected_flags: list[float]  # of images like the test images: mean, 95% interval low, high
     medians: dict[str, float]  # each score's median in the batch
     reference_medians: dict[str, float]  # and among the test images
     classifier: Auroc | None = None  # two-sample test in latent space (None: too few images)
     mmd: float | None = None  # MMD^2 in latent space
     mmd_p: float | None = None  # its permutation p-value
+    ks_p: list[float] | None = None  # per latent dimension: KS p-value, Bonferroni-corrected
     ensemble: EnsembleScore | None = None  # with --seeds N: the N seeds' models together
 
 
