@@ -25,10 +25,14 @@ def _run_two_seeds(tmp, n: int, seed: int, *extra) -> tuple:
     return tmp, out
 
 
+ANOMALY = ["--train-labels", "normal", "--n-samples", "50"]
+
+
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory):
-    """A tiny `cxrvae run --seeds 2`: (the folder of its npz, the run folder)."""
-    return _run_two_seeds(tmp_path_factory.mktemp("seeds"), 96, 0, "--n-samples", "60")
+    """A tiny anomaly run with two seeds, `cxrvae run --train-labels normal --seeds 2`, shared by
+    every test here: (the folder of its npz, the run folder)."""
+    return _run_two_seeds(tmp_path_factory.mktemp("seeds"), 120, 2, *ANOMALY)
 
 
 def test_the_seeds_share_the_split_and_the_sampled_images_but_not_their_weights(seeded):
@@ -99,7 +103,8 @@ def test_seeds_that_cannot_be_are_one_line(tmp_path, seeded, error_line):
     assert "seeds must be >= 1" in error_line()
     assert not (tmp_path / "r").exists()
     # resuming with another number of seeds
-    args = ["train", str(tmp / "x.npz"), "--out", str(out), *OPTS, "--seeds", "3", "--resume"]
+    args = ["train", str(tmp / "x.npz"), "--out", str(out), *OPTS, *ANOMALY[:2], "--seeds", "3",
+            "--resume"]  # fmt: skip
     assert main(args) == 2
     assert "train.seeds" in error_line()
     assert not (out / "repeats" / "3").exists()
@@ -140,17 +145,10 @@ def test_a_resumed_seed_continues_bit_identically(tmp_path):
         assert [r.rsplit(",", 1)[0] for r in a] == [r.rsplit(",", 1)[0] for r in b]
 
 
-@pytest.fixture(scope="module")
-def seeded_normal(tmp_path_factory):
-    """A tiny anomaly run, `cxrvae run --train-labels normal --seeds 2`: (folder, run)."""
-    tmp = tmp_path_factory.mktemp("seeds_normal")
-    return _run_two_seeds(tmp, 120, 2, "--train-labels", "normal", "--n-samples", "50")
-
-
-def test_the_anomaly_ensemble_averages_each_images_scores_over_the_seeds(seeded_normal):
+def test_the_anomaly_ensemble_averages_each_images_scores_over_the_seeds(seeded):
     from sklearn.metrics import roc_auc_score
 
-    _, out = seeded_normal
+    _, out = seeded
     ensemble = json.loads((out / "metrics.json").read_text())["seeds"]["ensemble_auroc"]
     for k in ("2", "4"):
         folders = [out / f"latent_{k}", out / "repeats" / "2" / f"latent_{k}"]
@@ -167,10 +165,10 @@ def test_the_anomaly_ensemble_averages_each_images_scores_over_the_seeds(seeded_
     assert "averaged over the models of 2 seeds (an ensemble) reaches ROC AUC" in html
 
 
-def test_scoring_averages_every_seeds_model_and_says_how_far_they_agree(seeded_normal, tmp_path):
+def test_scoring_averages_every_seeds_model_and_says_how_far_they_agree(seeded, tmp_path):
     import csv
 
-    tmp, out = seeded_normal
+    tmp, out = seeded
     rate = ["--fpr", "0.2", "-q"]  # 24 test images: p-values of 1/25 and up
     assert main(["score", str(out), str(tmp / "x.npz"), "--out", str(tmp_path / "all"), *rate]) == 0
     alone = ["score", str(out / "repeats" / "2"), str(tmp / "x.npz"), *rate, "--out"]

@@ -1,6 +1,6 @@
 """Training across processes: torchrun with gloo on two CPU processes.
 
-One torchrun ``run`` (two processes, 30 epochs) is shared: its report and files show that rank 0
+One torchrun ``run`` (two processes, 20 epochs) is shared: its report and files show that rank 0
 alone writes, and its history is what an interrupted and resumed torchrun must give again."""
 
 import os
@@ -17,7 +17,7 @@ from cxrvae.data.synthetic import synthetic_xrays
 from cxrvae.runfolder import read_history
 
 OPTS = ["--image-size", "32", "--latent-dims", "2", "--widths", "8", "16", "32",
-        "--batch-size", "16", "--device", "cpu", "--epochs", "30"]  # fmt: skip
+        "--batch-size", "16", "--device", "cpu", "--epochs", "20"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,7 @@ def test_torchrun_two_cpu_processes_match_one_process_and_rank_0_reports(tmp_pat
     # files written once, by rank 0: one summary line, one history row per epoch, no leftovers
     assert err.count("latent 2: test loss") == 1 and err.count("wrote ") == 1
     history = read_history(out / "latent_2" / "history.csv")
-    assert [r["epoch"] for r in history] == list(range(1, 31))
+    assert [r["epoch"] for r in history] == list(range(1, 21))
     assert not list(out.rglob("*.tmp")) and not list(out.rglob(".*.tmp"))
     for name in ("config.json", "metrics.json", "split.npz", "latent_2/model.safetensors"):
         assert (out / name).is_file(), name
@@ -91,6 +91,6 @@ def test_torchrun_interrupted_then_resumed_matches_uninterrupted(tmp_path, torch
     assert resumed.returncode == 0, err
     a = read_history(out / "latent_2" / "history.csv")
     b = read_history(full / "latent_2" / "history.csv")  # trained as `train` trains
-    assert len(a) == len(b) == 30
+    assert len(a) == len(b) == 20
     for ra, rb in zip(a, b):
         assert ra["test_loss"] == rb["test_loss"] and ra["train_loss"] == rb["train_loss"]
