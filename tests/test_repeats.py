@@ -9,6 +9,7 @@ import torch
 
 from cxrvae.cli import main
 from cxrvae.data.synthetic import synthetic_xrays
+from cxrvae.results import FLAG_SCORE
 
 OPTS = ["--image-size", "32", "--latent-dims", "2", "4", "--widths", "8", "16", "32",
         "--epochs", "2", "--batch-size", "16", "--device", "cpu", "-q"]  # fmt: skip
@@ -180,16 +181,16 @@ def test_scoring_averages_every_seeds_model_and_says_how_far_they_agree(seeded, 
 
     both, second = rows(tmp_path / "all"), rows(tmp_path / "second")
     summary = json.loads((tmp_path / "all" / "score.json").read_text())
-    assert "latent2_seeds_above_floor" not in second[0]  # one folder: one model
+    assert f"latent2_seeds_{FLAG_SCORE}" not in second[0]  # one folder: one model
     for k in ("2", "4"):
         p = f"latent{k}_"
-        first = np.array([float(r[p + "above_floor"]) for r in both])
-        other = np.array([float(r[p + "above_floor"]) for r in second])
-        mean = np.array([float(r[p + "seeds_above_floor"]) for r in both])
-        np.testing.assert_allclose(mean, (first + other) / 2, rtol=1e-4)
+        first = np.array([float(r[p + FLAG_SCORE]) for r in both])
+        other = np.array([float(r[p + FLAG_SCORE]) for r in second])
+        mean = np.array([float(r[p + "seeds_" + FLAG_SCORE]) for r in both])
+        np.testing.assert_allclose(mean, (first + other) / 2, rtol=1e-4, atol=1e-5)  # 6 digits
         e = summary["models"][k]["ensemble"]
         flagged = np.array([int(r[p + "seeds_flagged"]) for r in both], bool)
-        clear = np.abs(mean - e["threshold"]) > 1e-4 * abs(e["threshold"])  # csv: 6 digits
+        clear = np.abs(mean - e["threshold"]) > 1e-4 * max(1, abs(e["threshold"]))  # 6 digits
         np.testing.assert_array_equal(flagged[clear], (mean > e["threshold"])[clear])
         assert e["n_flagged"] == flagged.sum()
         each = [np.array([int(r[p + "flagged"]) for r in rs], bool) for rs in (both, second)]

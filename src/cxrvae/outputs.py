@@ -27,6 +27,7 @@ CHECKPOINT = "checkpoint.pt"
 EMBEDDING = "embedding.npz"
 REFERENCE = "reference.npz"  # the test images' scores under the model (see cxrvae.score)
 OTHERS = "others.npz"  # trained on some labels only: the held-out other labels' scores
+DENSITY = "density.npz"  # the training images' codes and errors that scores compare with
 # The test images' chest-film features, beside sample.npz:
 TEST_FEATURES = "test_features.npz"
 # What `cxrvae score RUN DATA` writes, by default in RUN/scores/<name of DATA>:

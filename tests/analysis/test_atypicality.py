@@ -5,9 +5,11 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from skimage.metrics import structural_similarity
 
 from cxrvae.analysis import atypicality as aty
 from cxrvae.analysis.atypicality import load_scores, log_likelihood, score_images
+from cxrvae.analysis.latent import encode, reconstruct
 from cxrvae.data.loader import load_npz
 from cxrvae.results import SCORES
 from cxrvae.train.model import ConvVAE
@@ -17,6 +19,16 @@ from cxrvae.train.model import ConvVAE
 def model_and_data(npz_path):
     torch.manual_seed(0)
     return ConvVAE(32, 4, (8, 16)).eval(), load_npz(npz_path, image_size=32)
+
+
+@pytest.fixture
+def density(model_and_data):
+    """What the scores compare with, fitted on images 40-95 as the analysis fits it on its
+    sample of training images."""
+    model, data = model_and_data
+    idx = np.arange(40, 96)
+    mu, _ = encode(model, data, idx)
+    return aty.fit_training_density(model, data, idx, mu, seed=3)
 
 
 def _by_hand(model, data, idx):
@@ -32,11 +44,11 @@ def _by_hand(model, data, idx):
     return mu.numpy(), (bce - entropy).numpy()
 
 
-def test_scores_are_the_formulas_each_image_by_itself(model_and_data, monkeypatch):
+def test_scores_are_the_formulas_each_image_by_itself(model_and_data, density, monkeypatch):
     model, data = model_and_data
     idx = np.arange(10, 33)
     monkeypatch.setattr(aty, "BATCH", 5)  # four batches of 5 and one of 3
-    s = score_images(model, data, idx, seed=7)
+    s = score_images(model, data, idx, seed=7, density=density)
     mu, above = _by_hand(model, data, idx)
     np.testing.assert_array_equal(s.idx, idx)
     np.testing.assert_allclose(s.mu, mu, atol=1e-5)
@@ -49,33 +61,82 @@ def test_scores_are_the_formulas_each_image_by_itself(model_and_data, monkeypatc
         np.testing.assert_allclose(s.neg_elbo[start : start + 5], -elbo, rtol=1e-12)
         bpp = -log_px / (32 * 32 * np.log(2))
         np.testing.assert_allclose(s.bits_per_pixel[start : start + 5], bpp, rtol=1e-12)
+    # 1 - SSIM of the reconstruction from the mean, the code's rarity, their standardised sum
+    x, recon = data.normalized(idx), reconstruct(model, data, idx)
+    ssim = [structural_similarity(a, b, data_range=1.0) for a, b in zip(x, recon)]
+    np.testing.assert_allclose(s.ssim_error, 1 - np.array(ssim), rtol=1e-6)
+    np.testing.assert_allclose(s.latent_density, density.rarity(mu), rtol=1e-6)
+    z = (s.ssim_error - density.center[0]) / density.scale[0]
+    z += (s.latent_density - density.center[1]) / density.scale[1]
+    np.testing.assert_allclose(s.ssim_density, z, rtol=1e-9)
     for name in SCORES:
         assert s.score(name) is getattr(s, name)
 
 
-def test_scores_do_not_depend_on_the_batch_where_no_codes_are_drawn(model_and_data, monkeypatch):
+def test_the_training_density_is_the_mixture_of_the_training_codes(model_and_data, density):
+    """Its rarity is -log of the mixture's density (scikit-learn's, refitted alike), and it is
+    standardised by the mean and SD of the training images' own scores."""
+    from sklearn.mixture import GaussianMixture
+
+    model, data = model_and_data
+    idx = np.arange(40, 96)
+    mu, _ = encode(model, data, idx)
+    gmm = GaussianMixture(
+        len(density.weights), covariance_type="full", reg_covar=aty.DENSITY_REG, random_state=3
+    ).fit(mu.astype(np.float64))
+    np.testing.assert_allclose(density.rarity(mu), -gmm.score_samples(mu), rtol=1e-6)
+    assert len(density.weights) == aty.DENSITY_COMPONENTS  # 56 images: 4 components
+    pairs = zip(data.normalized(idx), reconstruct(model, data, idx))
+    errors = 1 - np.array([structural_similarity(a, b, data_range=1.0) for a, b in pairs])
+    np.testing.assert_allclose(density.center, [errors.mean(), density.rarity(mu).mean()])
+    np.testing.assert_allclose(density.scale, [errors.std(), density.rarity(mu).std()])
+    # a code far from every training code is rarer than any training code
+    far = mu.mean(0, keepdims=True) + 10 * mu.std(0, keepdims=True)
+    assert density.rarity(far)[0] > density.rarity(mu).max()
+
+
+def test_a_training_density_saves_and_loads_back_and_a_run_without_one_is_one_line(
+    density, tmp_path
+):
+    from cxrvae.errors import RunFolderError
+
+    density.save(tmp_path / "density.npz")
+    back = aty.TrainingDensity.load(tmp_path / "density.npz")
+    for name in ("weights", "means", "covariances", "center", "scale"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(density, name))
+    folder = tmp_path / "run" / "latent_4"
+    with pytest.raises(RunFolderError, match="analysed by an older cxrvae.*cxrvae analyze"):
+        aty.TrainingDensity.load(folder / "density.npz")
+    np.savez(tmp_path / "old.npz", idx=np.arange(2), mu=np.zeros((2, 4)), above_floor=np.ones(2))
+    with pytest.raises(RunFolderError, match="older cxrvae, without the neg_elbo score"):
+        load_scores(tmp_path / "old.npz")
+
+
+def test_scores_do_not_depend_on_the_batch_where_no_codes_are_drawn(
+    model_and_data, density, monkeypatch
+):
     model, data = model_and_data
     idx = np.arange(40)
-    whole = score_images(model, data, idx, seed=0)
+    whole = score_images(model, data, idx, 0, density)
     monkeypatch.setattr(aty, "BATCH", 6)
-    parts = score_images(model, data, idx, seed=0)
+    parts = score_images(model, data, idx, 0, density)
     np.testing.assert_allclose(parts.mu, whole.mu, atol=1e-6)
     np.testing.assert_allclose(parts.above_floor, whole.above_floor, rtol=1e-6)
     # the same seed gives the same scores
-    again = score_images(model, data, idx, seed=0)
+    again = score_images(model, data, idx, 0, density)
     np.testing.assert_array_equal(again.neg_elbo, parts.neg_elbo)
 
 
-def test_no_images_give_empty_scores_of_the_right_shapes(model_and_data):
+def test_no_images_give_empty_scores_of_the_right_shapes(model_and_data, density):
     model, data = model_and_data
-    s = score_images(model, data, np.arange(0), seed=0)
+    s = score_images(model, data, np.arange(0), 0, density)
     assert s.mu.shape == (0, 4) and s.mu.dtype == np.float32
     assert all(s.score(name).shape == (0,) for name in SCORES) and s.idx.shape == (0,)
 
 
-def test_saved_scores_load_back(model_and_data, tmp_path):
+def test_saved_scores_load_back(model_and_data, density, tmp_path):
     model, data = model_and_data
-    s = score_images(model, data, np.arange(12), seed=1)
+    s = score_images(model, data, np.arange(12), 1, density)
     np.savez(tmp_path / "s.npz", **s.arrays())
     back = load_scores(tmp_path / "s.npz")
     for name in ("idx", "mu", *SCORES):

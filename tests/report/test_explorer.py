@@ -101,7 +101,7 @@ def scored_run(scoring_run, tmp_path_factory):
     images[:6] = 255 - images[:6]  # six inverted films
     ids = np.array([f"new{i}.png" for i in range(30)])
     np.savez(run.parent / "batch.npz", images=images, ids=ids)
-    assert main(["score", str(run), str(run.parent / "batch.npz"), "-q"]) == 0
+    assert main(["score", str(run), str(run.parent / "batch.npz"), "--fpr", "0.05", "-q"]) == 0
     return run
 
 

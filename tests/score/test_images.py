@@ -8,9 +8,10 @@ import pytest
 import torch
 from sklearn.decomposition import PCA
 
-from cxrvae.analysis.atypicality import score_images
+from cxrvae.analysis.atypicality import fit_training_density, score_images
 from cxrvae.analysis.latent import encode
 from cxrvae.data.loader import load_npz
+from cxrvae.results import SCORES
 from cxrvae.score import images as im
 from cxrvae.seeding import derive_seed
 from cxrvae.train.model import ConvVAE
@@ -25,26 +26,28 @@ def scored(npz_path, tmp_path):
     data = load_npz(npz_path, image_size=32)
     folder = tmp_path / "latent_3"
     folder.mkdir()
-    reference = score_images(model, data, np.arange(60, 96), seed=1)
-    np.savez(folder / "reference.npz", **reference.arrays())
     sample = np.arange(40)
     mu, _ = encode(model, data, sample)
+    density = fit_training_density(model, data, sample, mu, seed=2)
+    density.save(folder / "density.npz")
+    reference = score_images(model, data, np.arange(60, 96), 1, density)
+    np.savez(folder / "reference.npz", **reference.arrays())
     tsne = np.random.default_rng(0).normal(size=(40, 2)).astype(np.float32)
     np.savez(folder / "embedding.npz", sample_idx=sample, mu=mu, pca=mu[:, :2], tsne=tsne)
     new = data.subset(np.arange(40, 60))
     out = im.score_with_model(model, new, tmp_path, seed=5, fpr=0.1)
-    return out, reference, mu, tsne, new, model
+    return out, reference, mu, tsne, new, model, density
 
 
 def test_percentiles_and_flags_follow_the_reference(scored):
-    out, reference, _, _, new, model = scored
-    again = score_images(model, new, np.arange(20), derive_seed(5, "score-3"))
+    out, reference, _, _, new, model, density = scored
+    again = score_images(model, new, np.arange(20), derive_seed(5, "score-3"), density)
     np.testing.assert_array_equal(out.scores.above_floor, again.above_floor)
-    for name in ("above_floor", "neg_elbo", "bits_per_pixel"):
+    for name in SCORES:
         ref, mine = reference.score(name), out.scores.score(name)
         expected = [100 * np.mean(ref <= v) for v in mine]  # share of test images at or below
         np.testing.assert_allclose(out.percentile[name], expected)
-    ref, mine = reference.above_floor, out.scores.above_floor
+    ref, mine = reference.ssim_density, out.scores.ssim_density  # the flag score
     pvalue = [(1 + np.sum(ref >= v)) / (len(ref) + 1) for v in mine]
     np.testing.assert_allclose(out.flags.pvalue, pvalue)
     np.testing.assert_array_equal(out.flagged, out.flags.pvalue <= 0.1)
@@ -53,7 +56,7 @@ def test_percentiles_and_flags_follow_the_reference(scored):
 
 
 def test_nearest_training_images_and_map_places(scored):
-    out, _, mu, tsne, _, _ = scored
+    out, _, mu, tsne, *_ = scored
     d = np.linalg.norm(out.scores.mu[:, None].astype(float) - mu[None].astype(float), axis=2)
     order = np.argsort(d, axis=1, kind="stable")
     np.testing.assert_array_equal(out.nearest, order[:, : im.N_NEAREST])

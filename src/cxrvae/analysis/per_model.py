@@ -59,7 +59,7 @@ def analyze_model(model, s: Sample, latent_dim: int) -> AnalysedModel:
     probe_step(model, mu, paths, s, latent_dim)
     baseline = baseline_step(recon.above_floor, s, latent_dim)
     likelihood = likelihood_step(model, s, latent_dim)
-    anomaly = reference_step(model, s, latent_dim)
+    anomaly = reference_step(model, s, latent_dim, mu)
     traversal = traversal_step(model, mu, paths.kl_per_dim, s, latent_dim)
     save_embedding(model_dir(s.out, latent_dim) / EMBEDDING, model, s, mu, maps, clustering, paths)
     _generated(model, s, latent_dim)

@@ -13,12 +13,12 @@ import numpy as np
 from ..atomic import save_npz
 from ..figures.analysis import plot_reconstructions
 from ..figures.common import save_figure
-from ..outputs import FIGURES, OTHERS, REFERENCE, model_dir
+from ..outputs import DENSITY, FIGURES, OTHERS, REFERENCE, model_dir
 from ..results import SCORES, AnomalyDetection, LinearBaseline, LogLikelihood, Spread
 from ..seeding import derive_seed
 from . import evidence as ev
 from . import latent as lt
-from .atypicality import log_likelihood, score_images
+from .atypicality import fit_training_density, log_likelihood, score_images
 from .sampling import Sample
 from .twosample import auroc
 
@@ -111,19 +111,26 @@ def likelihood_step(model, s: Sample, latent_dim: int) -> LogLikelihood:
     )
 
 
-def reference_step(model, s: Sample, latent_dim: int) -> AnomalyDetection | None:
-    """Score every test image as ``cxrvae score`` scores new images, and save the scores as
-    the model's reference; when the run was trained on some labels only, how well each score
-    tells the held-out images of the other labels from the test images."""
+def reference_step(model, s: Sample, latent_dim: int, mu: np.ndarray) -> AnomalyDetection | None:
+    """Fit what the scores compare with on the analysed training images (their means ``mu``)
+    and save it; score every test image as ``cxrvae score`` scores new images, and save the
+    scores as the model's reference; when the run was trained on some labels only, how well
+    each score tells the held-out images of the other labels from the test images."""
     seed = s.cfg.seed
-    reference = score_images(
-        model, s.data, s.test_idx, derive_seed(seed, f"reference-{latent_dim}")
+    folder = model_dir(s.out, latent_dim)
+    density = fit_training_density(
+        model, s.data, s.sample_idx, mu, derive_seed(seed, f"density-{latent_dim}")
     )
-    save_npz(model_dir(s.out, latent_dim) / REFERENCE, **reference.arrays())
+    density.save(folder / DENSITY)
+    reference = score_images(
+        model, s.data, s.test_idx, derive_seed(seed, f"reference-{latent_dim}"), density
+    )
+    save_npz(folder / REFERENCE, **reference.arrays())
     if not len(s.other_idx):
         return None
-    others = score_images(model, s.data, s.other_idx, derive_seed(seed, f"others-{latent_dim}"))
-    save_npz(model_dir(s.out, latent_dim) / OTHERS, **others.arrays())
+    others_seed = derive_seed(seed, f"others-{latent_dim}")
+    others = score_images(model, s.data, s.other_idx, others_seed, density)
+    save_npz(folder / OTHERS, **others.arrays())
     es = derive_seed(seed, f"anomaly-{latent_dim}")
     names = s.data.label_names
     trained = sorted(set(s.cfg.data.train_labels or ()))

@@ -6,7 +6,7 @@ start from these.
 
 from __future__ import annotations
 
-from ..results import Auroc, ModelAnalysis, StudyMetrics
+from ..results import FLAG_SCORE, Auroc, ModelAnalysis, StudyMetrics
 from ..thresholds import PROBE_MOVE
 
 
@@ -41,9 +41,11 @@ def runner_up(values: dict, best, key=None):
 
 
 def best_anomaly_score(analysed) -> tuple[int, str, Auroc] | None:
-    """(latent size, score, its AUROC) of the best anomaly score, for a run trained on some
-    labels only."""
+    """(latent size, score, its AUROC) of the model whose flag score (:data:`FLAG_SCORE`,
+    chosen before this run's test images were seen) tells the labels apart best, for a run
+    trained on some labels only; of the best score where the run predates it."""
     found = [
         (d, s, v) for d, a in analysed.items() if a.anomaly for s, v in a.anomaly.auroc.items()
     ]
-    return max(found, key=lambda x: x[2].value, default=None)
+    flagged = [f for f in found if f[1] == FLAG_SCORE]
+    return max(flagged or found, key=lambda x: x[2].value, default=None)

@@ -8,10 +8,10 @@ import numpy as np
 
 from ..analysis.twosample import MIN_PER_SIDE, classifier_test, ks_dimensions, mmd_test
 from ..data.features import cohens_d
-from ..results import SCORES
+from ..results import FLAG_SCORE, SCORES
 from ..seeding import derive_seed
 from .ensemble import EnsembleImages
-from .images import FLAG_SCORE, ModelImages
+from .images import ModelImages
 from .summary import FeatureShift, ModelScore
 
 

@@ -9,12 +9,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import outputs
-from ..analysis.atypicality import load_scores, score_images
+from ..analysis.atypicality import TrainingDensity, load_scores, score_images
 from ..data.xray import XrayData
 from ..errors import RunFolderError
+from ..results import FLAG_SCORE
 from ..seeding import derive_seed
 from ..train.checkpoints import load_model
-from .images import FLAG_SCORE, ModelImages, flags
+from .images import ModelImages, flags
 from .loading import ScoringRun, check_model
 from .summary import EnsembleScore
 
@@ -51,7 +52,9 @@ def ensemble(
         model = load_model(path, device)
         check_model(model, run, k, path)
         seed = derive_seed(run.config.seed, f"score-{k}")
-        scores.append(score_images(model, data, np.arange(len(data)), seed).score(FLAG_SCORE))
+        density = TrainingDensity.load(outputs.model_dir(folder, k) / outputs.DENSITY)
+        scored = score_images(model, data, np.arange(len(data)), seed, density)
+        scores.append(scored.score(FLAG_SCORE))
         ref = load_scores(outputs.model_dir(folder, k) / outputs.REFERENCE)
         if not np.array_equal(ref.idx, first.reference.idx):
             raise RunFolderError(f"{folder}: tested on other images than the run; it mixes runs")

@@ -12,15 +12,11 @@ from sklearn.neighbors import NearestNeighbors
 
 from .. import outputs
 from ..analysis import latent as lt
-from ..analysis.atypicality import ImageScores, load_scores, score_images
+from ..analysis.atypicality import ImageScores, TrainingDensity, load_scores, score_images
 from ..data.xray import XrayData
-from ..results import SCORES
+from ..results import FLAG_SCORE, SCORES
 from ..seeding import derive_seed
 
-# Flags rest on the reconstruction error above the floor: on the shared 64 px set it flagged
-# 99.7% of intensity-inverted test images under each model, where bits per pixel flagged 97%,
-# 59% and 43% (latent 4, 16, 32): a larger model gives inverted images a fair likelihood.
-FLAG_SCORE = "above_floor"
 N_NEAREST = 3  # nearest analysed training images listed per image
 TSNE_NEIGHBOURS = 10  # a new point sits at the weighted mean of this many training points
 
@@ -136,7 +132,10 @@ def score_with_model(model, data: XrayData, run_out, seed: int, fpr: float) -> M
     k = model.latent_dim
     folder = outputs.model_dir(run_out, k)
     reference = load_scores(folder / outputs.REFERENCE)
-    scores = score_images(model, data, np.arange(len(data)), derive_seed(seed, f"score-{k}"))
+    density = TrainingDensity.load(folder / outputs.DENSITY)
+    scores = score_images(
+        model, data, np.arange(len(data)), derive_seed(seed, f"score-{k}"), density
+    )
     percentile = {s: percentile_of(reference.score(s), scores.score(s)) for s in SCORES}
     analysed = AnalysedSample.load(folder)
     nearest, distance = _nearest(scores.mu, analysed.mu, max(N_NEAREST, TSNE_NEIGHBOURS))

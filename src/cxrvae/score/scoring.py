@@ -23,11 +23,11 @@ from ..errors import RunFolderError
 from ..figures.common import save_figure
 from ..figures.data import plot_effect_sizes
 from ..figures.scoring import plot_atypical, plot_on_maps, plot_score_distributions
-from ..results import SCORE_WORDS, SCORES
+from ..results import FLAG_SCORE, SCORE_WORDS, SCORES
 from ..train.checkpoints import load_model
 from .batch import feature_shifts, model_score
 from .ensemble import EnsembleImages, ensemble
-from .images import FLAG_SCORE, ModelImages, score_with_model
+from .images import ModelImages, score_with_model
 from .loading import NewImages, ScoringRun, check_model
 from .summary import ScoreSummary
 
