@@ -36,9 +36,9 @@ def add_parser(sub) -> None:
         "--fpr",
         type=float,
         default=0.01,
-        help="flag images whose reconstruction error above the floor exceeds that of all but "
-        "this share of the run's test images: the false-positive rate on images like them "
-        "(default: 0.01)",
+        help="flag images whose conformal p-value against the run's test images is at most "
+        "this: images drawn like the test images are flagged at this rate or less; with N test "
+        "images it must be at least 1/(N+1) (default: 0.01)",
     )
     g = p.add_argument_group("data")
     options.layout(g)
