@@ -38,8 +38,8 @@ MODULES = {
     "cxrvae/analysis/twosample.py": ["tests/analysis/test_twosample.py"],
     "cxrvae/analysis/atypicality.py": ["tests/analysis/test_atypicality.py"],
     "cxrvae/score/images.py": ["tests/score/test_images.py"],
-    "cxrvae/data/npz.py": ["tests/data/test_npz.py"],
-    "cxrvae/data/layouts.py": ["tests/data/test_npz.py"],
+    "cxrvae/data/npz.py": ["tests/data/test_npz.py", "tests/data/test_npz_refusals.py"],
+    "cxrvae/data/layouts.py": ["tests/data/test_layouts.py", "tests/data/test_npz.py"],
 }
 SETTINGS = """
 [tool.mutmut]

@@ -75,15 +75,16 @@ def _image_like(h: int, w: int) -> bool:
     return min(h, w) >= MIN_IMAGE_SIZE and max(h, w) / min(h, w) <= MAX_ASPECT
 
 
-def one_image_readings(key: str, shape: tuple) -> list[Reading]:
-    """The ways one array can be a single image."""
+def single_image_axes(shape: tuple) -> list[int | None]:
+    """The ways an array of ``shape`` can be a single image, as its channel axis: None (H, W),
+    -1 (H, W, C) or 0 (C, H, W)."""
     out = []
     if len(shape) == 2 and _image_like(*shape):
-        out.append(Reading("image", (key,), shape))
+        out.append(None)
     if len(shape) == 3 and shape[-1] in CHANNELS and _image_like(*shape[:2]):
-        out.append(Reading("image", (key,), shape, channel_axis=-1))
+        out.append(-1)
     if len(shape) == 3 and shape[0] in CHANNELS and _image_like(*shape[1:]):
-        out.append(Reading("image", (key,), shape, channel_axis=0))
+        out.append(0)
     return out
 
 
@@ -98,10 +99,10 @@ def stack_readings(key: str, shape: tuple) -> list[Reading]:
         out.append(Reading("nhwc", (key,), shape, channel_axis=-1))
     if len(shape) == 4 and shape[1] in CHANNELS and min(shape[2:]) >= MIN_IMAGE_SIZE:
         out.append(Reading("nchw", (key,), shape, channel_axis=1))
-    singles = one_image_readings(key, shape)
+    axes = single_image_axes(shape)
     if len(shape) == 3 and shape[0] == 1:  # one image either way: (1, H, W)
-        singles = [r for r in singles if r.channel_axis != 0]
-    return out + singles
+        axes = [a for a in axes if a != 0]
+    return out + [Reading("image", (key,), shape, channel_axis=a) for a in axes]
 
 
 def readings(arrays: dict[str, np.ndarray], n_per_image: set[int]) -> list[Reading]:
@@ -113,10 +114,11 @@ def readings(arrays: dict[str, np.ndarray], n_per_image: set[int]) -> list[Readi
     largest = max(arrays, key=lambda k: (arrays[k].size, k == "images"))
     shape = arrays[largest].shape
     same = tuple(k for k, a in arrays.items() if a.shape == shape)
-    if len(same) >= 2 and one_image_readings(largest, shape):
+    axes = single_image_axes(shape)
+    if len(same) >= 2 and axes:
         # Several arrays of one image shape: one image each (rows of the largest would leave
         # the others out).
-        found = [Reading("keys", same, shape)]
+        found = [Reading("keys", same, shape, axes[0])]
     else:
         found = stack_readings(largest, shape)
     counted = [r for r in found if count(r) in n_per_image]
@@ -169,9 +171,7 @@ def _stated(path, arrays: dict[str, np.ndarray], layout: str) -> Reading:
     shape = arrays[largest].shape
     if layout == "keys":
         same = tuple(k for k, a in arrays.items() if a.shape == shape)
-        fits = [
-            Reading("keys", same, shape, r.channel_axis) for r in one_image_readings(largest, shape)
-        ]
+        fits = [Reading("keys", same, shape, axis) for axis in single_image_axes(shape)]
     else:
         fits = [r for r in stack_readings(largest, shape) if r.layout == layout]
     if not fits:
@@ -184,20 +184,14 @@ def _stated(path, arrays: dict[str, np.ndarray], layout: str) -> Reading:
 def to_images(path, r: Reading, arrays: dict[str, np.ndarray], notes: list) -> np.ndarray:
     """The images (N, H, W) of a reading, in the arrays' storage type; colour becomes BT.601
     luminance, one image at a time (no float copy of the set)."""
-    if r.layout == "keys":
-        stack = np.stack([arrays[k] for k in r.keys])
-        axis = None
-        single = one_image_readings(r.keys[0], r.shape)
-        if single and single[0].channel_axis is not None:
-            axis = 1 if single[0].channel_axis == 0 else -1
-        return _gray(stack, axis, notes)
     a = arrays[r.keys[0]]
     if r.layout == "rows":
         side = int(round(np.sqrt(a.shape[1])))
         return a.reshape(len(a), side, side)
-    if r.layout == "image":
+    if r.layout in ("keys", "image"):  # one image per array: stacked on a new first axis
+        stack = np.stack([arrays[k] for k in r.keys])
         axis = None if r.channel_axis is None else (1 if r.channel_axis == 0 else -1)
-        return _gray(a[None], axis, notes)
+        return _gray(stack, axis, notes)
     return _gray(a, r.channel_axis, notes)
 
 

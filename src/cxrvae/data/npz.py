@@ -115,16 +115,14 @@ def _open_npz(path: Path) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as npz:
             split_images = [f"{s}_images" for s in MEDMNIST_SPLITS if f"{s}_images" in npz.files]
             arrays = _stream_into_one(path, split_images)  # MedMNIST: no second copy
-            arrays.update({k: npz[k] for k in npz.files if k not in arrays})
+            # members other than .npy arrays (a text file added to the zip) are never read
+            members = set(npz.zip.namelist())
+            kept = [k for k in npz.files if k not in arrays and k + ".npy" in members]
+            arrays.update({k: npz[k] for k in kept})
             return arrays
     except DataError:
         raise
     except ValueError as e:
-        if "allow_pickle" in str(e) or "Object arrays" in str(e):
-            raise DataError(
-                f"{path}: holds pickled Python objects, which cxrvae never loads; "
-                "save the arrays with plain numeric or string dtypes"
-            ) from None
         raise DataError(f"{path}: cannot read: {e}") from None
     except MemoryError:
         raise DataError(
@@ -163,8 +161,11 @@ def _check_sizes(path: Path) -> None:
 
 
 def _compare_size(path: Path, name: str, shape: tuple, dtype: np.dtype, holds: int) -> None:
-    if dtype.hasobject:
-        return  # pickled objects: refused when loaded
+    if dtype.hasobject:  # refused from the header, before np.load is asked to read it
+        raise DataError(
+            f"{path}: {name} holds pickled Python objects, which cxrvae never loads; "
+            "save the arrays with plain numeric or string dtypes"
+        )
     declared = math.prod(shape) * dtype.itemsize
     if declared > holds:
         raise DataError(
@@ -209,12 +210,7 @@ def _stream_into_one(path: Path, names: list[str]) -> dict[str, np.ndarray]:
                 headers.append(_read_npy_header(f))
         shape0, _, dtype = headers[0]
         if any(
-            fortran
-            or dt != dtype
-            or dt.hasobject
-            or len(sh) < 2
-            or sh[1:] != shape0[1:]
-            or 0 in sh  # empty: left to the checks that say so
+            fortran or dt != dtype or len(sh) < 2 or sh[1:] != shape0[1:]
             for sh, fortran, dt in headers
         ):
             return {}
@@ -244,7 +240,7 @@ def _joined(parts: list[np.ndarray]) -> np.ndarray | None:
 
 
 def _is_numeric(a: np.ndarray) -> bool:
-    return a.dtype.kind in "biuf"
+    return a.dtype.kind in ("b", "i", "u", "f")
 
 
 def _to_1d_labels(a: np.ndarray, n: int) -> np.ndarray | None:
@@ -297,7 +293,7 @@ def _per_image_arrays(arrays: dict):
     """The 1-D arrays of a plain npz (labels, ids, extras; (N, 1) too), and its source split."""
     per_image = {}
     for k, a in arrays.items():
-        if k == "label_names" or not (_is_numeric(a) or a.dtype.kind in "US"):
+        if k == "label_names" or not (_is_numeric(a) or a.dtype.kind in ("U", "S")):
             continue
         if a.ndim == 1 or (a.ndim == 2 and a.shape[1] == 1 and a.shape[0] > 1):
             per_image[k] = a.reshape(-1)
@@ -341,4 +337,4 @@ def _findings(labels: np.ndarray, names, notes: list[str]) -> np.ndarray:
 
 
 def _describe(arrays: dict[str, np.ndarray]) -> str:
-    return ", ".join(f"{k} {a.dtype} {a.shape}" for k, a in arrays.items()) or "none"
+    return ", ".join(f"{k} {a.dtype} {a.shape}" for k, a in arrays.items())
