@@ -44,6 +44,7 @@ def _found(shape):
 )
 def test_the_readings_of_each_shape(shape, expected):
     assert _found(shape) == expected
+    assert all(r.keys == ("x",) and r.shape == shape for r in stack_readings("x", shape))
 
 
 @pytest.mark.parametrize(
@@ -114,18 +115,19 @@ def test_choose_names_every_reading_or_why_there_is_none(tmp_path):
         "say which with --layout"
     )
     with pytest.raises(DataError) as e:
-        choose("f.npz", _arrays(big=(10, 8, 12), z_small=(2, 3)), set(), "auto")
+        choose("f.npz", _arrays(big=(10, 8, 20), z_small=(2, 3)), set(), "auto")
     assert str(e.value) == (
-        "f.npz: array 'big' of shape (10, 8, 12) holds images of 8x12 px, smaller than the "
+        "f.npz: array 'big' of shape (10, 8, 20) holds images of 8x20 px, smaller than the "
         "minimum 16 px"
     )
-    with pytest.raises(DataError) as e:
-        choose("f.npz", _arrays(big=(10, 250), z_small=(2, 3)), set(), "auto")
-    assert str(e.value) == (
-        "f.npz: array 'big' of shape (10, 250) is not images in any layout cxrvae reads "
-        "((N,H,W), (N,H,W,C), (N,C,H,W), rows of flattened square images, or one image per key; "
-        "images at least 16 px)"
-    )
+    for shape in [(10, 250), (10, 8, 8, 3)]:
+        with pytest.raises(DataError) as e:
+            choose("f.npz", _arrays(big=shape, z_small=(2, 3)), set(), "auto")
+        assert str(e.value) == (
+            f"f.npz: array 'big' of shape {shape} is not images in any layout cxrvae reads "
+            "((N,H,W), (N,H,W,C), (N,C,H,W), rows of flattened square images, or one image per "
+            "key; images at least 16 px)"
+        )
 
 
 def test_a_stated_layout_is_taken_when_it_fits():
@@ -161,6 +163,8 @@ RGBA = RNG.integers(0, 60000, (4, 16, 20, 4), dtype=np.uint16)
         (Reading("nchw", ("x",), (4, 3, 16, 20), 1), {"x": np.moveaxis(RGB, -1, 1)},
          _luma(RGB), "RGB"),
         (Reading("nhwc", ("x",), RGBA.shape, -1), {"x": RGBA}, _luma(RGBA), "RGBA"),
+        (Reading("nchw", ("x",), (4, 4, 16, 20), 1), {"x": np.moveaxis(RGBA, -1, 1)},
+         _luma(RGBA), "RGBA"),
         (Reading("nhwc", ("x",), (4, 16, 20, 1), -1), {"x": RGB[..., :1]}, RGB[..., 0], None),
         (Reading("nchw", ("x",), (4, 1, 16, 20), 1), {"x": RGB[:, None, ..., 0]},
          RGB[..., 0], None),
@@ -178,7 +182,7 @@ RGBA = RNG.integers(0, 60000, (4, 16, 20, 4), dtype=np.uint16)
 )  # fmt: skip
 def test_each_reading_gives_grayscale_images_in_their_storage_type(reading, arrays, expected, note):
     notes = []
-    got = to_images("f.npz", reading, arrays, notes)
+    got = to_images(reading, arrays, notes)
     assert got.dtype == expected.dtype
     np.testing.assert_array_equal(got, expected)
     assert notes == ([f"{note} converted to grayscale (BT.601 luminance)"] if note else [])

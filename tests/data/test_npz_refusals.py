@@ -69,6 +69,18 @@ def test_an_npy_that_is_not_one_names_numpy_s_reason(tmp_path):
     assert message.startswith(f"{path}: cannot read: the magic string is not correct")
 
 
+def test_an_npy_is_one_array_named_images(tmp_path):
+    np.save(tmp_path / "x.npy", IMAGES)
+    reading = read_npz(tmp_path / "x.npy").reading
+    assert reading == "array 'images' of shape (20, 32, 32) as 20 images of 32x32 px"
+
+
+def test_npy_format_version_2_is_read(tmp_path):
+    with open(tmp_path / "v2.npy", "wb") as f:
+        np.lib.format.write_array(f, IMAGES, version=(2, 0))  # a 4-byte header length
+    np.testing.assert_array_equal(read_npz(tmp_path / "v2.npy").images, IMAGES)
+
+
 def test_an_npy_cut_by_a_few_bytes_is_refused_before_mapping(tmp_path):
     path = tmp_path / "x.npy"
     np.save(path, IMAGES)
@@ -161,8 +173,8 @@ def test_arrays_too_large_for_memory_say_what_to_do(tmp_path, monkeypatch):
 
 
 def test_sizes_in_words():
-    assert [_size(n) for n in (999, 1000, 20_480, 8e6, 1.5e9, 2.5e12, 1e15)] == [
-        "999 bytes", "1.0 kB", "20.5 kB", "8.0 MB", "1.5 GB", "2.5 TB", "1,000.0 TB"
+    assert [_size(n) for n in (999, 1000, 20_480, 1e6, 8e6, 1.5e9, 2.5e12, 1e15)] == [
+        "999 bytes", "1.0 kB", "20.5 kB", "1.0 MB", "8.0 MB", "1.5 GB", "2.5 TB", "1,000.0 TB"
     ]  # fmt: skip
 
 
@@ -213,10 +225,10 @@ def test_a_source_split_decides_the_count_and_one_of_another_length_is_dropped(t
 
 def test_per_image_arrays_beside_the_images(tmp_path):
     path = tmp_path / "x.npz"
-    np.savez(path, images=IMAGES[:2], labels=np.array([[0], [1]]),
+    np.savez(path, images=IMAGES[:2], labels=np.array([[0], [1]]), ids=np.array([b"p1", b"p2"]),
              phase=np.array([1j, 2j]), label_names=np.array(["a", "b"]))  # fmt: skip
     raw = read_npz(path)  # the (2, 1) labels count two images
-    assert raw.images.shape == (2, 32, 32) and set(raw.per_image) == {"labels"}
+    assert raw.images.shape == (2, 32, 32) and set(raw.per_image) == {"labels", "ids"}
     np.testing.assert_array_equal(raw.per_image["labels"], [0, 1])
     np.savez(path, images=IMAGES[:1], threshold=np.array([[0.5]]))
     assert read_npz(path).per_image == {}  # a (1, 1) array is a value, not one per image
@@ -260,12 +272,18 @@ def test_medmnist_reading_and_one_dimensional_labels(tmp_path):
 
 def test_medmnist_parts_of_another_dtype_or_order_are_pooled_exactly(tmp_path):
     wide = IMAGES[12:].astype(np.uint16) * 300
-    path = _medmnist(tmp_path, train_images=IMAGES[:12], test_images=np.asfortranarray(wide))
+    path = _medmnist(tmp_path, train_images=IMAGES[:12], test_images=wide)
     raw = read_npz(path)
     assert raw.images.dtype == np.uint16
     np.testing.assert_array_equal(raw.images, np.concatenate([IMAGES[:12], wide]))
     path = _medmnist(tmp_path, train_images=IMAGES[:12], test_images=np.asfortranarray(IMAGES[12:]))
     np.testing.assert_array_equal(read_npz(path).images, IMAGES)
+
+
+def test_medmnist_with_one_split_only(tmp_path):
+    raw = read_npz(_medmnist(tmp_path, test_images=IMAGES, test_labels=np.arange(20) % 2))
+    np.testing.assert_array_equal(raw.images, IMAGES)
+    assert set(raw.source_split) == {"test"} and raw.notes == ["pooled MedMNIST splits test (20)"]
 
 
 def test_medmnist_flattened_rows_are_pooled(tmp_path):

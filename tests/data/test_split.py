@@ -215,7 +215,10 @@ def test_as_many_patients_as_folds_use_the_folds():
 
     groups = np.repeat(np.arange(5), 4)  # five patients, four images each: K = 5 folds
     labels = np.tile([0, 1], 10)
-    for seed in range(6):
+    mixed = np.array([0, 0, 0, 1, 0, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0])
+    # with patients of unlike label mixes the folds hold out another patient than a plain
+    # shuffle of the patients would (seeds 0, 1, 2 and 4)
+    for seed, labels in [*((s, labels) for s in range(6)), *((s, mixed) for s in range(6))]:
         train, test = split_indices(20, labels=labels, groups=groups, seed=seed)
         folds = StratifiedGroupKFold(n_splits=5, shuffle=True, random_state=seed)
         want_train, want_test = next(folds.split(np.arange(20), labels, groups))
@@ -228,6 +231,7 @@ def test_source_sides_read_the_sources_names_in_any_case_and_form():
         np.array(["Train", "training ", "VAL", "validation", "test", "Testing"]), "s"
     )
     assert sides.tolist() == ["train", "train", "val", "val", "test", "test"]
+    assert source_sides(np.array([b"TRAIN", b"test"]), "s").tolist() == ["train", "test"]
     train, test = source_split_indices(np.array(["test", "train", "val", "test", "train"]), "s")
     assert train.tolist() == [1, 2, 4] and test.tolist() == [0, 3]
     assert train.dtype == test.dtype == np.int64
@@ -245,6 +249,22 @@ def test_source_sides_read_the_sources_names_in_any_case_and_form():
 def test_a_missing_or_malformed_source_split_is_refused(split, message):
     with pytest.raises(DataError, match=re.escape(message)):
         source_sides(split, "s.npz")
+    with pytest.raises(DataError, match=re.escape(message)):
+        source_split_indices(split, "s.npz")
+
+
+def test_a_missing_source_split_says_where_one_is_read_from():
+    with pytest.raises(DataError) as e:
+        source_sides(None, "s.npz")
+    assert str(e.value) == (
+        "s.npz: --split source needs the source's own split (an npz array 'source_split', "
+        "MedMNIST's train_/val_/test_ arrays, or train/ and test/ folders); these images have none"
+    )
+    with pytest.raises(DataError) as e:
+        source_sides(np.array(["train", "dev", "test"]), "s.npz")
+    assert str(e.value) == (
+        "s.npz: the source split names 'dev' for 1 image(s); each image must be train, val or test"
+    )
 
 
 def test_val_alone_is_a_train_side():

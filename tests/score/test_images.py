@@ -99,6 +99,20 @@ def test_a_score_tied_with_the_lth_highest_reference_is_not_flagged():
     np.testing.assert_array_equal(f.flagged, [False, True])
 
 
+@pytest.mark.parametrize("n_reference, fpr, l_", [(9, 0.5, 5), (39, 0.1, 4), (19, 0.3, 6)])
+def test_the_expected_flags_are_the_beta_binomial_of_the_rate(n_reference, fpr, l_):
+    """Given the references, the chance that a new exchangeable image is flagged is
+    Beta(l, n + 1 - l), l = floor(fpr (n + 1)); over n new images the count is beta-binomial."""
+    from scipy.stats import betabinom
+
+    reference = np.random.default_rng(1).normal(size=n_reference)
+    f = im.flags(reference, np.zeros(3), fpr=fpr)
+    assert f.rate == pytest.approx(l_ / (n_reference + 1))
+    mean, low, high = f.expected(30)
+    want = betabinom(30, l_, n_reference + 1 - l_).ppf([0.025, 0.975])
+    assert mean == pytest.approx(30 * l_ / (n_reference + 1)) and (low, high) == tuple(want)
+
+
 def test_a_reference_too_small_for_the_rate_flags_nothing():
     """50 references cannot give a p-value below 1/51, so a 1% rate is refused: no flags, even
     for a score far beyond every reference, and no threshold."""

@@ -47,7 +47,7 @@ class Reading:
         one = s if self.layout in ("keys", "image") else s[1:]  # the shape of one image
         if axis is not None and self.layout not in ("keys", "image"):
             axis -= 1
-        if axis is None or len(one) == 2:
+        if axis is None:
             return one[0], one[1]
         return (one[1], one[2]) if axis == 0 else (one[0], one[1])
 
@@ -181,7 +181,7 @@ def _stated(path, arrays: dict[str, np.ndarray], layout: str) -> Reading:
     return fits[0]
 
 
-def to_images(path, r: Reading, arrays: dict[str, np.ndarray], notes: list) -> np.ndarray:
+def to_images(r: Reading, arrays: dict[str, np.ndarray], notes: list) -> np.ndarray:
     """The images (N, H, W) of a reading, in the arrays' storage type; colour becomes BT.601
     luminance, one image at a time (no float copy of the set)."""
     a = arrays[r.keys[0]]

@@ -90,7 +90,7 @@ def _images(path: Path, arrays: dict, lengths: set[int], layout: str, notes: lis
     )
     if first.dtype.kind == "b":  # False/True -> 0/1
         images = {k: a.view(np.uint8) for k, a in images.items()}
-    stack = layouts.to_images(path, reading, images, notes)
+    stack = layouts.to_images(reading, images, notes)
     return stack, reading, native_shape, str(first.dtype)
 
 
