@@ -4,10 +4,12 @@ import hashlib
 import os
 import re
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
+from filelock import FileLock
 from hypothesis import settings
 
 from cxrvae.config import RunConfig
@@ -124,28 +126,48 @@ def _digest(folder: Path) -> dict[str, str]:
     }
 
 
+@contextmanager
+def built_once(tmp_path_factory, name: str):
+    """A folder that the whole session builds once, however many worker processes it has.
+
+    Yields ``(folder, build)``: ``build`` is true for the one process that must make what goes
+    in it (the others wait on a lock meanwhile, then find it made). Without workers it is a
+    folder of this session, built here.
+    """
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # shared by workers
+    folder = root / f"shared-{name}"
+    with FileLock(str(folder) + ".lock"):
+        done = folder / ".built"
+        build = not done.exists()
+        if build:
+            shutil.rmtree(folder, ignore_errors=True)  # a build that failed halfway
+            folder.mkdir()
+        yield folder, build
+        if build:
+            done.touch()
+
+
 @pytest.fixture(scope="session")
 def study(tmp_path_factory, tiny_cli):
-    """One finished `cxrvae run` on the synthetic set, shared by the tests, read-only.
+    """One finished `cxrvae run` on the synthetic set, shared by the tests (made once per
+    session, whichever worker process needs it first), read-only.
 
     Returns (folder holding xray_images.npz, run folder). No test may change the run: a test
     that must (analyse it again, resume it, delete a file) takes ``study_copy``. When the
     session ends, the run is checked to be byte for byte as it was written.
     """
-    tmp = tmp_path_factory.mktemp("study")
-    images, labels = synthetic_xrays(n=96, size=32, seed=0)
-    ids = np.array([f"person{i // 2}_virus_{i}.jpeg" for i in range(len(images))])
-    np.savez(
-        tmp / "xray_images.npz",
-        images=images,
-        labels=labels,
-        ids=ids,
-        label_names=np.array(["normal", "pneumonia"]),
-    )
-    out = tmp / "run"
-    from cxrvae.cli import main
+    with built_once(tmp_path_factory, "study") as (tmp, build):
+        out = tmp / "run"
+        if build:
+            images, labels = synthetic_xrays(n=96, size=32, seed=0)
+            ids = np.array([f"person{i // 2}_virus_{i}.jpeg" for i in range(len(images))])
+            np.savez(tmp / "xray_images.npz", images=images, labels=labels, ids=ids,
+                     label_names=np.array(["normal", "pneumonia"]))  # fmt: skip
+            from cxrvae.cli import main
 
-    assert main(["run", str(tmp / "xray_images.npz"), "--out", str(out), *tiny_cli, *ANALYSIS]) == 0
+            data = str(tmp / "xray_images.npz")
+            assert main(["run", data, "--out", str(out), *tiny_cli, *ANALYSIS]) == 0
     written = _digest(out)
     yield tmp, out
     assert _digest(out) == written, "a test changed the shared run (use study_copy)"
@@ -172,9 +194,11 @@ def scoring_run(tmp_path_factory):
     X-rays of 32 px."""
     from cxrvae.cli import main
 
-    tmp = tmp_path_factory.mktemp("scoring")
-    images, labels = synthetic_xrays(n=200, size=32, seed=11)
-    np.savez(tmp / "train.npz", images=images, labels=labels,
-             label_names=np.array(["normal", "pneumonia"]))  # fmt: skip
-    assert main(["run", str(tmp / "train.npz"), "--out", str(tmp / "run"), *SCORING_OPTS]) == 0
+    with built_once(tmp_path_factory, "scoring") as (tmp, build):
+        if build:
+            images, labels = synthetic_xrays(n=200, size=32, seed=11)
+            np.savez(tmp / "train.npz", images=images, labels=labels,
+                     label_names=np.array(["normal", "pneumonia"]))  # fmt: skip
+            run = str(tmp / "run")
+            assert main(["run", str(tmp / "train.npz"), "--out", run, *SCORING_OPTS]) == 0
     return tmp, tmp / "run"
