@@ -93,6 +93,19 @@ def test_the_training_density_is_the_mixture_of_the_training_codes(model_and_dat
     # a code far from every training code is rarer than any training code
     far = mu.mean(0, keepdims=True) + 10 * mu.std(0, keepdims=True)
     assert density.rarity(far)[0] > density.rarity(mu).max()
+    assert density.rarity(mu[:0]).shape == (0,)
+    # the float32 codes are fitted in float64: the mixture of the same values in float64
+    again = aty.fit_training_density(model, data, idx, mu.astype(np.float64), seed=3)
+    np.testing.assert_array_equal(again.means, density.means)
+    np.testing.assert_array_equal(again.center, density.center)
+
+
+@pytest.mark.parametrize("n, components", [(15, 1), (29, 2), (39, 3), (40, 4), (90, 4)])
+def test_one_mixture_component_per_ten_training_codes_up_to_four(model_and_data, n, components):
+    model, data = model_and_data
+    idx = np.arange(n) % 96
+    mu = np.random.default_rng(n).normal(size=(n, 4))
+    assert len(aty.fit_training_density(model, data, idx, mu, seed=0).weights) == components
 
 
 def test_a_training_density_saves_and_loads_back_and_a_run_without_one_is_one_line(
@@ -105,11 +118,22 @@ def test_a_training_density_saves_and_loads_back_and_a_run_without_one_is_one_li
     for name in ("weights", "means", "covariances", "center", "scale"):
         np.testing.assert_array_equal(getattr(back, name), getattr(density, name))
     folder = tmp_path / "run" / "latent_4"
-    with pytest.raises(RunFolderError, match="analysed by an older cxrvae.*cxrvae analyze"):
+    with pytest.raises(RunFolderError) as e:
         aty.TrainingDensity.load(folder / "density.npz")
-    np.savez(tmp_path / "old.npz", idx=np.arange(2), mu=np.zeros((2, 4)), above_floor=np.ones(2))
-    with pytest.raises(RunFolderError, match="older cxrvae, without the neg_elbo score"):
-        load_scores(tmp_path / "old.npz")
+    assert str(e.value) == (
+        f"{folder / 'density.npz'}: missing; this run was analysed by an older cxrvae, so its "
+        "scores lack the structural error and latent rarity (cxrvae analyze "
+        f"{tmp_path / 'run'} adds them)"
+    )
+    old = folder / "scores.npz"
+    folder.mkdir(parents=True)
+    np.savez(old, idx=np.arange(2), mu=np.zeros((2, 4)), above_floor=np.ones(2))
+    with pytest.raises(RunFolderError) as e:
+        load_scores(old)
+    assert str(e.value) == (
+        f"{old}: made by an older cxrvae, without the neg_elbo score (cxrvae analyze "
+        f"{tmp_path / 'run'} scores the test images again)"
+    )
 
 
 def test_scores_do_not_depend_on_the_batch_where_no_codes_are_drawn(

@@ -82,14 +82,7 @@ class TrainingDensity:
 
     def rarity(self, mu: np.ndarray) -> np.ndarray:
         """-log density (nats) of each code ``mu`` (n, D) under the mixture."""
-        mu = np.asarray(mu, dtype=np.float64)
-        if not len(mu):
-            return np.zeros(0)
-        parts = [
-            np.log(w) + multivariate_normal(m, c, allow_singular=True).logpdf(mu).reshape(-1)
-            for w, m, c in zip(self.weights, self.means, self.covariances)
-        ]
-        return -logsumexp(np.stack(parts), axis=0)
+        return _mixture_rarity(self.weights, self.means, self.covariances, mu)
 
     def combined(self, ssim_error: np.ndarray, rarity: np.ndarray) -> np.ndarray:
         """``ssim_density``: the two scores in training-image SDs from their mean, summed."""
@@ -115,18 +108,28 @@ class TrainingDensity:
 def fit_training_density(model, data: XrayData, idx, mu: np.ndarray, seed: int) -> TrainingDensity:
     """The mixture of the training images ``idx``'s means ``mu`` (n, D), full covariances,
     seeded; and the mean and SD of their ``ssim_error`` and ``latent_density``."""
-    mu64 = np.asarray(mu, dtype=np.float64)
+    mu64 = np.asarray(mu, dtype=np.float64)  # float32 codes would make a float32 mixture
     n_components = max(1, min(DENSITY_COMPONENTS, len(mu64) // 10))
     gmm = GaussianMixture(
         n_components, covariance_type="full", reg_covar=DENSITY_REG, random_state=seed
     ).fit(mu64)
-    density = TrainingDensity(gmm.weights_, gmm.means_, gmm.covariances_, np.zeros(2), np.ones(2))
+    mixture = gmm.weights_, gmm.means_, gmm.covariances_
     errors = np.concatenate(
         [_ssim_error(model, data, idx[s : s + BATCH]) for s in range(0, len(idx), BATCH)]
     )
-    parts = np.stack([errors, density.rarity(mu64)])
-    density.center, density.scale = parts.mean(1), np.maximum(parts.std(1), 1e-12)
-    return density
+    parts = np.stack([errors, _mixture_rarity(*mixture, mu64)])
+    return TrainingDensity(*mixture, parts.mean(1), np.maximum(parts.std(1), 1e-12))
+
+
+def _mixture_rarity(weights, means, covariances, mu) -> np.ndarray:
+    mu = np.asarray(mu, dtype=np.float64)
+    if not len(mu):  # scipy's logpdf would give one value for no codes
+        return np.zeros(0)
+    parts = [
+        np.log(w) + multivariate_normal(m, c, allow_singular=True).logpdf(mu).reshape(-1)
+        for w, m, c in zip(weights, means, covariances)
+    ]
+    return -logsumexp(np.stack(parts), axis=0)
 
 
 def _ssim_error(model, data: XrayData, idx) -> np.ndarray:
