@@ -113,7 +113,7 @@ EQUIVALENT = {
         [f"cxrvae.score.images.x_score_with_model__mutmut_{i}" for i in (52, 59, 60)],
         "another PCA seed: the PCA of all components takes an exact solver, which reads no seed",
     ),
-    "cxrvae.score.images.x_score_with_model__mutmut_68": (
+    "cxrvae.score.images.x_score_with_model__mutmut_64": (
         "weights 2 / distance for 1 / distance: the weights are divided by their sum"
     ),
     **dict.fromkeys(
@@ -156,6 +156,14 @@ EQUIVALENT = {
         [f"cxrvae.score.images.x_conformal_pvalues__mutmut_{i}" for i in (4, 6)],
         "the reference left in its own numeric dtype: sorting and searchsorted compare the same "
         "values",
+    ),
+    **dict.fromkeys(
+        [f"cxrvae.score.images.x_flags__mutmut_{i}" for i in (4, 6)],
+        "the reference left in its own numeric dtype: sorting and searchsorted compare the same "
+        "values",
+    ),
+    "cxrvae.score.images.x_flags__mutmut_30": (
+        'float("INF") for float("inf"): Python reads either as infinity'
     ),
     "cxrvae.score.images.x_conformal_pvalues__mutmut_14": (
         "side='left' dropped: it is searchsorted's default"

@@ -122,6 +122,7 @@ def test_a_reference_too_small_for_the_rate_flags_nothing():
     assert not f.flagged.any() and f.expected(30) == (0.0, 0.0, 0.0)
     assert f.pvalue[0] == pytest.approx(1 / 51) and im.min_fpr(50) == pytest.approx(1 / 51)
     assert im.flags(reference, np.array([100.0]), fpr=1 / 51).flagged.all()  # just enough
+    assert not im.flags(reference[:8], np.array([100.0]), fpr=0.1).flagged.any()  # 1/9 > 0.1
 
 
 @pytest.mark.parametrize("ties", [False, True])
