@@ -168,6 +168,25 @@ EQUIVALENT = {
     "cxrvae.score.images.x_conformal_pvalues__mutmut_14": (
         "side='left' dropped: it is searchsorted's default"
     ),
+    **dict.fromkeys(
+        [f"cxrvae.analysis.atypicality.x__mixture_rarity__mutmut_{i}" for i in (3, 5)],
+        "the codes left in their own dtype: scipy's logpdf computes in float64 either way",
+    ),
+    **dict.fromkeys(
+        [f"cxrvae.analysis.atypicality.x__mixture_rarity__mutmut_{i}" for i in (16, 19, 20)],
+        "allow_singular dropped, None or False: every covariance carries reg_covar (1e-4) on its "
+        "diagonal, so none is singular",
+    ),
+    "cxrvae.analysis.atypicality.x__mixture_rarity__mutmut_22": (
+        "reshape(-2) for reshape(-1): NumPy reads any negative size as the one to infer"
+    ),
+    "cxrvae.analysis.atypicality.x_fit_training_density__mutmut_25": (
+        "covariance_type='full' dropped: it is GaussianMixture's default"
+    ),
+    **dict.fromkeys(
+        [f"cxrvae.analysis.atypicality.x_structural_error__mutmut_{i}" for i in (2, 4)],
+        "dtype=np.float64 dropped or None: an array of Python floats is float64 anyway",
+    ),
     "cxrvae.data.layouts.x__why_not__mutmut_6": (
         "<= 16 px for < 16 px: a stack (N, H, W) whose smaller side is 16 px is read as images "
         "(nhw), so it never needs to be told why not"
