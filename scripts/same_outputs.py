@@ -122,8 +122,12 @@ def same_npz(a: Path, b: Path) -> bool:
 
 
 def report_text(path: Path) -> str:
-    """The report without what depends on the clock (build time, seconds of training)."""
+    """The report without what depends on the clock (build time, seconds of training) or on
+    the checkout (the commit that built it, from the run's config.json)."""
     text = re.sub(r"built \d{4}-\d\d-\d\d \d\d:\d\d UTC", "built -", path.read_text())
+    versions = json.loads((path.parent / "config.json").read_text()).get("versions", {})
+    if versions.get("git_commit"):
+        text = text.replace(versions["git_commit"], "-")
     return re.sub(r"Training took [\d,]+ s", "Training took - s", text)
 
 
@@ -209,4 +213,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except subprocess.CalledProcessError as e:  # cxrvae has said why on stderr, above
+        sys.exit(f"same_outputs.py: the cxrvae command ended with exit status {e.returncode}")
