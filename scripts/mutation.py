@@ -50,6 +50,12 @@ pytest_add_cli_args_test_selection = {tests}
 process_isolation = "forkserver"  # forked from a process that ran torch, the tests hang
 """
 
+# Reasons that hold for mutants in several modules.
+FLOAT64_DEFAULT = (
+    "astype(None) for astype(np.float64): NumPy's default dtype is float64, the same array"
+)
+NEGATIVE_SIZE = "reshape(-2) for reshape(-1): NumPy reads any negative size as the one to infer"
+
 # Mutants that change no result, by name (``mutmut show NAME`` prints the change), and why.
 EQUIVALENT = {
     "cxrvae.train.model.xǁConvVAEǁ__init____mutmut_10": (
@@ -88,7 +94,7 @@ EQUIVALENT = {
             "cxrvae.analysis.twosample.x__mmd2__mutmut_2",
             "cxrvae.analysis.twosample.x_classifier_test__mutmut_2",
         ],
-        "astype(None) for astype(np.float64): NumPy's default dtype is float64, the same array",
+        FLOAT64_DEFAULT,
     ),  # fmt: skip
     **dict.fromkeys(
         [f"cxrvae.analysis.twosample.x_auroc__mutmut_{i}" for i in (3, 5, 7, 9)],
@@ -107,7 +113,7 @@ EQUIVALENT = {
     ),
     **dict.fromkeys(
         [f"cxrvae.score.images.x__nearest__mutmut_{i}" for i in (17, 20)],
-        "astype(None) for astype(np.float64): NumPy's default dtype is float64, the same array",
+        FLOAT64_DEFAULT,
     ),
     **dict.fromkeys(
         [f"cxrvae.score.images.x_score_with_model__mutmut_{i}" for i in (52, 59, 60)],
@@ -145,19 +151,20 @@ EQUIVALENT = {
         "stated size is short of what its header declares, and zipfile raises its own EOFError "
         "when the bytes end before the stated size"
     ),
-    "cxrvae.data.npz.x__per_image_arrays__mutmut_31": (
-        "reshape(-2) for reshape(-1): NumPy reads any negative size as the one to infer"
-    ),
+    "cxrvae.data.npz.x__per_image_arrays__mutmut_31": NEGATIVE_SIZE,
     "cxrvae.data.npz.x__per_image_arrays__mutmut_32": (
         "an empty split for no split: its length 0 matches no image count (an empty image array "
         "is refused first), so _matching drops it as it drops None"
     ),
     **dict.fromkeys(
-        [f"cxrvae.score.images.x_{f}__mutmut_{i}" for f in ("conformal_pvalues", "flags")
-         for i in (4, 6)],
+        [
+            f"cxrvae.score.images.x_{f}__mutmut_{i}"
+            for f in ("conformal_pvalues", "flags")
+            for i in (4, 6)
+        ],
         "the reference left in its own numeric dtype: sorting and searchsorted compare the same "
         "values",
-    ),  # fmt: skip
+    ),
     "cxrvae.score.images.x_flags__mutmut_30": (
         'float("INF") for float("inf"): Python reads either as infinity'
     ),
@@ -173,9 +180,7 @@ EQUIVALENT = {
         "allow_singular dropped, None or False: every covariance carries reg_covar (1e-4) on its "
         "diagonal, so none is singular",
     ),
-    "cxrvae.analysis.atypicality.x__mixture_rarity__mutmut_22": (
-        "reshape(-2) for reshape(-1): NumPy reads any negative size as the one to infer"
-    ),
+    "cxrvae.analysis.atypicality.x__mixture_rarity__mutmut_22": NEGATIVE_SIZE,
     "cxrvae.analysis.atypicality.x_fit_training_density__mutmut_25": (
         "covariance_type='full' dropped: it is GaussianMixture's default"
     ),
@@ -193,9 +198,7 @@ EQUIVALENT = {
     "cxrvae.data.layouts.x__gray__mutmut_33": (
         "shape[2:5] for shape[2:4] of a 4-dimensional stack: the same two sides"
     ),
-    "cxrvae.data.layouts.x__gray__mutmut_60": (
-        "astype(None) for astype(np.float64): NumPy's default dtype is float64, the same array"
-    ),
+    "cxrvae.data.layouts.x__gray__mutmut_60": FLOAT64_DEFAULT,
     **dict.fromkeys(
         [f"cxrvae.data.npz.x__findings__mutmut_{i}" for i in (35, 37)],
         "the dtype of the names array: each name goes into an object array as the same string",
